@@ -1,0 +1,58 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help setup docker images demo test test-unit test-docker test-k8s test-notebooks bench lab clean-sandboxes clean
+
+help:
+	@echo "make demo   - set up, build, bring up a sandbox, run a scripted incident, print a scorecard"
+	@echo "make test   - set up and run the whole test suite (Docker tests run for real)"
+	@echo "make bench  - benchmarks with ratios against baselines measured in the same run"
+	@echo "make lab    - JupyterLab 4 with the kit installed, for trainees"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lab]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+docker:
+	@.ci/ensure-docker
+
+images: setup docker
+	$(BIN)/labkit images build
+
+demo: images
+	$(BIN)/labkit demo
+
+test: images
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-docker: images
+	$(BIN)/pytest tests/integration/docker $(PYTEST_ARGS)
+
+test-k8s: setup
+	$(BIN)/pytest tests/integration/k8s --with-cluster $(PYTEST_ARGS)
+
+test-notebooks: images
+	$(BIN)/pytest tests/notebooks $(PYTEST_ARGS)
+
+bench: images
+	$(BIN)/python bench/run.py
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1
+
+clean-sandboxes: setup
+	$(BIN)/labkit sandbox down
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,54 @@
+"""The sandbox a lab notebook drives.
+
+Three lines connect a notebook to it::
+
+    from sandbox import connect
+    sb = connect()              # Docker tier by default; LABKIT_BACKEND=kube for a cluster
+    sb.deploy(model="v1", index="2026-11-01")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api import DeploySpec, Revision, Sandbox, SandboxStatus
+from .errors import (
+    CheckFailed,
+    InfrastructureError,
+    InvalidInput,
+    LabkitError,
+    RolloutFailed,
+)
+from .settings import Settings
+
+__all__ = [
+    "connect",
+    "Sandbox",
+    "Settings",
+    "DeploySpec",
+    "Revision",
+    "SandboxStatus",
+    "LabkitError",
+    "InfrastructureError",
+    "InvalidInput",
+    "RolloutFailed",
+    "CheckFailed",
+]
+
+
+def make_sandbox(settings: Settings | None = None, **overrides: Any) -> Sandbox:
+    """The backend the settings name, not yet brought up."""
+    settings = settings or Settings.from_env(**overrides)
+    if settings.backend == "kube":
+        from .kube_backend import KubeSandbox
+
+        return KubeSandbox(settings)
+    from .docker_backend import DockerSandbox
+
+    return DockerSandbox(settings)
+
+
+def connect(settings: Settings | None = None, *, up: bool = True, **overrides: Any) -> Sandbox:
+    """The trainee's sandbox (named by ``LABKIT_SANDBOX_ID``), brought up if ``up``."""
+    sandbox = make_sandbox(settings, **overrides)
+    return sandbox.up() if up else sandbox

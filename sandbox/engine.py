@@ -1,0 +1,222 @@
+"""Thin, labelled access to the Docker engine.
+
+Every object created here carries the kit's labels; every listing for deletion filters on
+them. Docker SDK exceptions are wrapped where they are raised.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.models.containers import Container
+
+from . import labels
+from .errors import DockerUnavailable, ImageMissing, InfrastructureError, PortInUse
+
+_PORT_ERRORS = ("port is already allocated", "address already in use", "bind for")
+
+
+def connect_engine(docker_host: str = "", timeout: int = 60) -> docker.DockerClient:
+    """A Docker client that has answered a ping, or ``DockerUnavailable``."""
+    address = docker_host or "the default socket (DOCKER_HOST or /var/run/docker.sock)"
+    try:
+        client = (
+            docker.DockerClient(base_url=docker_host, timeout=timeout)
+            if docker_host
+            else docker.from_env(timeout=timeout)
+        )
+        client.ping()
+    except DockerException as e:
+        raise DockerUnavailable(address, _short(e)) from e
+    except OSError as e:  # socket errors that escape the SDK
+        raise DockerUnavailable(address, _short(e)) from e
+    return client
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:200]
+
+
+def ensure_image(client: docker.DockerClient, image: str) -> None:
+    try:
+        client.images.get(image)
+    except ImageNotFound as e:
+        raise ImageMissing(image) from e
+    except DockerException as e:
+        raise DockerUnavailable("the engine", _short(e)) from e
+
+
+def get_container(client: docker.DockerClient, name: str) -> Container | None:
+    try:
+        return client.containers.get(name)
+    except NotFound:
+        return None
+
+
+def run_container(
+    client: docker.DockerClient,
+    *,
+    image: str,
+    name: str,
+    labels_: dict[str, str],
+    network: str,
+    aliases: list[str] | None = None,
+    host_port: int | None = None,
+    container_port: int = 8080,
+    **kwargs: Any,
+) -> Container:
+    """Start a hardened, labelled container; removes it again if the start fails.
+
+    Ports bind to 127.0.0.1 only (``host_port`` None = one Docker picks).
+    """
+    endpoint = client.api.create_endpoint_config(aliases=aliases or [])
+    binding = ("127.0.0.1", host_port) if host_port else ("127.0.0.1",)
+    options: dict[str, Any] = {
+        "read_only": True,
+        "tmpfs": {"/tmp": "size=32m"},
+        "user": "10001:10001",
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": "768m",
+    }
+    options.update(kwargs)
+    try:
+        return client.containers.run(
+            image,
+            name=name,
+            labels=labels_,
+            detach=True,
+            network=network,
+            networking_config={network: endpoint},
+            ports={f"{container_port}/tcp": binding},
+            **options,
+        )
+    except APIError as e:
+        _remove_quietly(client, name)
+        text = str(e).lower()
+        if host_port and any(marker in text for marker in _PORT_ERRORS):
+            raise PortInUse(host_port) from e
+        if isinstance(e, ImageNotFound) or "no such image" in text:
+            raise ImageMissing(image) from e
+        raise InfrastructureError(f"could not start container {name}: {_short(e)}") from e
+
+
+def _remove_quietly(client: docker.DockerClient, name: str) -> None:
+    container = get_container(client, name)
+    if container is not None and labels.is_ours(container.labels):
+        try:
+            container.remove(force=True)
+        except DockerException:
+            pass
+
+
+def published_port(container: Container, container_port: int) -> int | None:
+    container.reload()
+    ports = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+    bindings = ports.get(f"{container_port}/tcp") or []
+    for b in bindings:
+        if b.get("HostIp") in ("127.0.0.1", "") and b.get("HostPort"):
+            return int(b["HostPort"])
+    return None
+
+
+def exec_text(container: Container, cmd: list[str]) -> tuple[int, str]:
+    """Run ``cmd`` in a running container; returns exit code and combined output."""
+    try:
+        result = container.exec_run(cmd, demux=False)
+    except DockerException as e:
+        raise InfrastructureError(f"exec in {container.name} failed: {_short(e)}") from e
+    return result.exit_code, (result.output or b"").decode(errors="replace")
+
+
+def write_file(container: Container, path: str, payload: dict[str, Any]) -> None:
+    """Atomically write JSON into a running container (works on read-only root filesystems
+    as long as ``path`` is on a writable volume)."""
+    blob = base64.b64encode(json.dumps(payload, indent=1).encode()).decode()
+    script = (
+        "import base64,os,sys;p=sys.argv[1];t=p+'.tmp';"
+        "os.makedirs(os.path.dirname(p),exist_ok=True);"
+        "open(t,'wb').write(base64.b64decode(sys.argv[2]));os.replace(t,p)"
+    )
+    code, out = exec_text(container, ["python", "-c", script, path, blob])
+    if code != 0:
+        raise InfrastructureError(f"could not write {path} in {container.name}: {out[-300:]}")
+
+
+def ensure_network(client: docker.DockerClient, name: str, labels_: dict[str, str]) -> None:
+    if not client.networks.list(names=[name], filters=labels.docker_filters()):
+        existing = client.networks.list(names=[name])
+        if any(n.name == name for n in existing):
+            raise InfrastructureError(
+                f"a network named {name} exists but was not made by labkit",
+                fix="choose another LABKIT_SANDBOX_ID; the kit never touches foreign objects",
+            )
+        client.networks.create(name, driver="bridge", labels=labels_, check_duplicate=True)
+
+
+def ensure_volume(client: docker.DockerClient, name: str, labels_: dict[str, str]) -> None:
+    try:
+        volume = client.volumes.get(name)
+    except NotFound:
+        client.volumes.create(name, labels=labels_)
+        return
+    if not labels.is_ours(volume.attrs.get("Labels")):
+        raise InfrastructureError(
+            f"a volume named {name} exists but was not made by labkit",
+            fix="choose another LABKIT_SANDBOX_ID; the kit never touches foreign objects",
+        )
+
+
+def remove_labelled(client: docker.DockerClient, sandbox_id: str) -> list[str]:
+    """Remove containers, then networks, then volumes of one sandbox, selected by label."""
+    removed: list[str] = []
+    filters = labels.docker_filters(sandbox_id)
+    for c in client.containers.list(all=True, filters=filters):
+        if labels.is_ours(c.labels, sandbox_id):
+            _ignore_missing(lambda c=c: c.remove(force=True, v=False))
+            removed.append(f"container/{c.name}")
+    for n in client.networks.list(filters=filters):
+        if labels.is_ours(n.attrs.get("Labels"), sandbox_id):
+            _ignore_missing(n.remove)
+            removed.append(f"network/{n.name}")
+    for v in client.volumes.list(filters=filters):
+        if labels.is_ours(v.attrs.get("Labels"), sandbox_id):
+            _ignore_missing(lambda v=v: v.remove(force=True))
+            removed.append(f"volume/{v.name}")
+    return removed
+
+
+def _ignore_missing(fn: Any) -> None:
+    try:
+        fn()
+    except NotFound:
+        pass
+
+
+def list_sandboxes(client: docker.DockerClient) -> list[str]:
+    """Ids of every sandbox that has at least one object on this engine."""
+    ids = set()
+    for c in client.containers.list(all=True, filters=labels.docker_filters()):
+        if labels.is_ours(c.labels):
+            ids.add(c.labels[labels.SANDBOX])
+    for v in client.volumes.list(filters=labels.docker_filters()):
+        if labels.is_ours(v.attrs.get("Labels")):
+            ids.add(v.attrs["Labels"][labels.SANDBOX])
+    return sorted(ids)
+
+
+@contextmanager
+def one_off(client: docker.DockerClient, name: str, **run_kwargs: Any) -> Iterator[Container]:
+    """A job container that is always removed afterwards, even if the caller fails."""
+    container = client.containers.run(name=name, detach=True, **run_kwargs)
+    try:
+        yield container
+    finally:
+        _ignore_missing(lambda: container.remove(force=True))

@@ -1,0 +1,179 @@
+"""Typed settings, read from ``LABKIT_*`` environment variables at the edge.
+
+Everything below is a frozen dataclass with one docstring per field. ``Settings.from_env()``
+is the only place that reads the environment; the rest of the kit takes a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import InvalidInput, UnknownChoice
+
+BACKENDS = ("docker", "kube")
+_ID_RE = re.compile(r"[^a-z0-9-]+")
+
+
+def sanitize_id(raw: str) -> str:
+    """Turn any user or sandbox name into a DNS-label-safe id (a-z, 0-9, '-', <= 40 chars)."""
+    cleaned = _ID_RE.sub("-", raw.lower()).strip("-")[:40].strip("-")
+    if not cleaned:
+        raise InvalidInput(f"sandbox id {raw!r} has no usable characters; use a-z, 0-9 and '-'")
+    return cleaned
+
+
+def _default_sandbox_id() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "trainee"
+    return sanitize_id(user or "trainee")
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Which images the sandbox runs and how they are built."""
+
+    repository: str = "labkit/modelapi"
+    """Repository of the model API image (tags are ``<repository>:<tag>``)."""
+
+    tag: str = "1.0.0"
+    """Tag of the good image revision deployed by default."""
+
+    defect_tag: str = "1.1.0-rc1"
+    """Tag of a deliberately defective release candidate (crashes on start)."""
+
+    base: str = "auto"
+    """Base image: ``auto`` (pull ``python:3.11-slim`` if a registry answers, else build
+    ``labkit/base:bookworm`` offline with mmdebstrap), or any image name."""
+
+    registry: str = ""
+    """Registry prefix for cohort clusters (``registry.example.edu/labkit``); empty = local."""
+
+    @property
+    def default(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    @property
+    def defect(self) -> str:
+        return f"{self.repository}:{self.defect_tag}"
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """How deploys wait and how much history they keep."""
+
+    progress_deadline_s: float = 45.0
+    """A new revision that is not ready by then is a failed rollout (Kubernetes'
+    ``progressDeadlineSeconds``)."""
+
+    poll_interval_s: float = 0.1
+    """How often readiness is polled while a rollout waits."""
+
+    revision_history_limit: int = 10
+    """How many old revisions ``history()`` keeps (Kubernetes' ``revisionHistoryLimit``)."""
+
+    max_replicas: int = 4
+    """Upper bound on replicas per revision in a sandbox."""
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    """Where the Kubernetes backend works."""
+
+    context: str = ""
+    """kubeconfig context; empty = current context."""
+
+    namespace: str = ""
+    """Namespace of the sandbox; empty = ``labkit-<sandbox id>``."""
+
+    kubeconfig: str = ""
+    """Path of the kubeconfig file; empty = ``$KUBECONFIG`` or ``~/.kube/config``."""
+
+    cluster_name: str = "labkit"
+    """Name of the local kind cluster ``labkit cluster create`` makes."""
+
+    service_port: int = 0
+    """Local port for the port-forward to the Service; 0 = pick a free one."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one sandbox."""
+
+    backend: str = "docker"
+    """``docker`` (embedded tier, default) or ``kube`` (kind or a shared cluster)."""
+
+    sandbox_id: str = field(default_factory=_default_sandbox_id)
+    """Names everything the sandbox creates; two ids never clash (``LABKIT_SANDBOX_ID``)."""
+
+    port: int = 0
+    """Host port of the sandbox endpoint on 127.0.0.1; 0 = let Docker pick a free one."""
+
+    docker_host: str = ""
+    """Docker daemon address; empty = the SDK's default (``DOCKER_HOST`` or the socket)."""
+
+    home: Path = field(default_factory=lambda: Path.home() / ".labkit")
+    """Where the kit keeps caches (wheels, build contexts) on the host."""
+
+    images: ImageSettings = field(default_factory=ImageSettings)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
+    kube: KubeSettings = field(default_factory=KubeSettings)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise UnknownChoice("backend", self.backend, BACKENDS)
+        object.__setattr__(self, "sandbox_id", sanitize_id(self.sandbox_id))
+        if not 0 <= self.port <= 65535:
+            raise InvalidInput(f"LABKIT_PORT must be 0..65535, got {self.port}")
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some top-level fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``LABKIT_*`` variables; keyword arguments win over the environment."""
+        env = dict(os.environ if env is None else env)
+        images = ImageSettings(
+            repository=env.get("LABKIT_IMAGE_REPOSITORY", ImageSettings.repository),
+            tag=env.get("LABKIT_IMAGE_TAG", ImageSettings.tag),
+            base=env.get("LABKIT_BASE_IMAGE", ImageSettings.base),
+            registry=env.get("LABKIT_REGISTRY", ""),
+        )
+        rollout = RolloutSettings(
+            progress_deadline_s=_float(env, "LABKIT_PROGRESS_DEADLINE_S", 45.0),
+        )
+        kube = KubeSettings(
+            context=env.get("LABKIT_KUBE_CONTEXT", ""),
+            namespace=env.get("LABKIT_KUBE_NAMESPACE", ""),
+            kubeconfig=env.get("KUBECONFIG", ""),
+        )
+        values: dict[str, object] = {
+            "backend": env.get("LABKIT_BACKEND", "docker"),
+            "port": int(_float(env, "LABKIT_PORT", 0)),
+            "docker_host": env.get("DOCKER_HOST", ""),
+            "images": images,
+            "rollout": rollout,
+            "kube": kube,
+        }
+        if env.get("LABKIT_SANDBOX_ID"):
+            values["sandbox_id"] = env["LABKIT_SANDBOX_ID"]
+        if env.get("LABKIT_HOME"):
+            values["home"] = Path(env["LABKIT_HOME"])
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _float(env: dict[str, str], key: str, default: float) -> float:
+    raw = env.get(key, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as e:
+        raise InvalidInput(f"{key} must be a number, got {raw!r}") from e

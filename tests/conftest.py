@@ -1,0 +1,87 @@
+"""Shared fixtures. Docker tests run for real; under CI=true a missing daemon fails them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--with-cluster",
+        action="store_true",
+        default=False,
+        help="run tests/integration/k8s against the current kubeconfig context",
+    )
+
+
+def _docker_or_reason() -> tuple[object | None, str]:
+    try:
+        from sandbox.engine import connect_engine
+
+        return connect_engine(timeout=30), ""
+    except Exception as e:  # noqa: BLE001 - any failure is the reason
+        return None, str(e)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A Docker client; skips outside CI when no daemon answers, fails under CI=true."""
+    client, reason = _docker_or_reason()
+    if client is None:
+        if IN_CI:
+            pytest.fail(f"CI=true but no Docker daemon: {reason}", pytrace=False)
+        pytest.skip(f"no Docker daemon: {reason}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def images_built(docker_client) -> None:
+    """The model API images exist (``make test`` builds them before pytest starts)."""
+    from sandbox.settings import Settings
+
+    settings = Settings.from_env()
+    for image in (settings.images.default, settings.images.defect):
+        try:
+            docker_client.images.get(image)
+        except Exception as e:  # noqa: BLE001
+            pytest.fail(f"image {image} missing ({e}); run `make images` first", pytrace=False)
+
+
+def unique_id(prefix: str = "t") -> str:
+    """A sandbox id no other test uses (kr8s-style: every test gets its own)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def sandbox_factory(docker_client, images_built, tmp_path) -> Iterator:
+    """Make sandboxes with unique ids; every one is torn down (by label) afterwards."""
+    from sandbox.docker_backend import DockerSandbox
+    from sandbox.settings import Settings
+
+    made = []
+
+    def make(prefix: str = "t", **overrides):
+        overrides.setdefault("home", tmp_path / "home")
+        settings = Settings.from_env(sandbox_id=unique_id(prefix), **overrides)
+        sb = DockerSandbox(settings, client=docker_client)
+        made.append(sb)
+        return sb
+
+    yield make
+    for sb in made:
+        sb.down()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory):
+    """An up sandbox serving v1 on the newest index."""
+    sb = sandbox_factory().up()
+    sb.deploy(model="v1", index="2026-11-01")
+    return sb
