@@ -7,21 +7,16 @@ infrastructure).
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Optional, TypeVar
+from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import LabkitError
+from .cli_common import JSON, handled, print_json, sandbox_from_env
+from .cli_fault import fault_app
 from .settings import Settings
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(help="Lab kit for running an AI-driven hosting stack.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -33,35 +28,11 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(index_app, name="index")
 app.add_typer(images_app, name="images")
+app.add_typer(fault_app, name="fault")
 
 console = Console()
-err_console = Console(stderr=True)
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
-
-
-def handled(fn: F) -> F:
-    """Turn ``LabkitError`` into one line on stderr and its exit status."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except LabkitError as e:
-            err_console.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _sandbox(up: bool = False):
-    from . import make_sandbox
-
-    sb = make_sandbox(Settings.from_env())
-    return sb.up() if up else sb
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+_sandbox = sandbox_from_env
+_print_json = print_json
 
 
 # --- sandbox ---------------------------------------------------------------------------

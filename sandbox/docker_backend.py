@@ -45,6 +45,12 @@ API_PORT = 8080
 PROVIDER_PORT = 8081
 
 
+def _is_dated(snapshot: str) -> bool:
+    """Release snapshots are plain dates (``2026-11-01``); others are drafts or hotfixes."""
+    parts = snapshot.split("-")
+    return len(parts) == 3 and all(p.isdigit() for p in parts)
+
+
 def _revision(record: dict[str, Any]) -> Revision:
     return Revision.from_dict({k: v for k, v in record.items() if k != "containers"})
 
@@ -200,7 +206,14 @@ class DockerSandbox(Sandbox):
         self._write_state(state)
 
     def history(self) -> list[Revision]:
-        return [_revision(r) for r in self._read_state()["revisions"]]
+        deadline = self.settings.rollout.progress_deadline_s
+        revs = []
+        for r in self._read_state()["revisions"]:
+            rev = _revision(r)
+            if rev.state == "progressing" and time.time() > rev.created_at + deadline:
+                rev.state, rev.reason = "failed", "progress deadline exceeded (not ready in time)"
+            revs.append(rev)
+        return revs
 
     # --- rollouts ---------------------------------------------------------------------
     def deploy(
@@ -246,7 +259,7 @@ class DockerSandbox(Sandbox):
         return DeploySpec(model, index, image, replicas, merged)
 
     def _latest_snapshot(self) -> str:
-        snapshots = self.snapshots()
+        snapshots = [s for s in self.snapshots() if _is_dated(s)]
         if not snapshots:
             raise InvalidInput("no corpus snapshot in the sandbox; run `labkit sandbox reset`")
         return snapshots[-1]
@@ -434,7 +447,7 @@ class DockerSandbox(Sandbox):
     @staticmethod
     def _undo_target(revs: list, serving: list, candidates: list) -> dict[str, Any]:
         latest = revs[-1] if revs else None
-        if latest is not None and latest["state"] == "failed" and serving:
+        if latest is not None and latest["state"] in ("failed", "progressing") and serving:
             return serving[-1]  # undo a stuck rollout: back to what serves
         if not candidates:
             raise InvalidInput("no previous revision to roll back to; see `labkit rollout history`")
@@ -467,8 +480,9 @@ class DockerSandbox(Sandbox):
         revs = state["revisions"]
         st.faults = sorted(state.get("faults", {}))
         if revs:
-            st.latest_revision = revs[-1]["number"]
-            st.rollout = {"serving": "complete", "failed": "failed"}.get(revs[-1]["state"], "progressing")
+            latest = self.history()[-1]
+            st.latest_revision = latest.number
+            st.rollout = {"serving": "complete", "failed": "failed"}.get(latest.state, "progressing")
         serving = [r for r in revs if r["state"] == "serving"]
         if serving:
             st.serving_revision = serving[-1]["number"]
@@ -476,8 +490,9 @@ class DockerSandbox(Sandbox):
         ready = self.readiness()
         st.ready = ready.ready
         st.reason = "" if ready.ready else f"{ready.reason}: {ready.detail}".strip(": ")
-        if revs and revs[-1]["state"] == "failed":
-            st.reason = (st.reason + "; " if st.reason else "") + f"last rollout failed: {revs[-1]['reason']}"
+        if st.rollout == "failed":
+            reason = self.history()[-1].reason
+            st.reason = (st.reason + "; " if st.reason else "") + f"last rollout failed: {reason}"
         return st
 
     def _components(self) -> list[dict[str, Any]]:

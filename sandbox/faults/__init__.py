@@ -1,0 +1,79 @@
+"""The fault catalog: inject, observe and heal the incidents the labs are built on.
+
+    from sandbox import connect
+    from sandbox.faults import inject, heal, probe_steady_state
+    sb = connect(); inject(sb, "stale-index")
+
+Each fault's steady-state probes fail while it is active and pass once it is remediated
+(by the trainee) or healed (by ``heal``, which restores the pre-fault state exactly).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from ..api import Sandbox
+from ..errors import LabkitError, NoRevisionDeployed
+from .actions import ACTIONS, remove_artifacts
+from .catalog import Catalog, CatalogInvalid, Fault, load_catalog
+from .probes import PROBES, Probe
+
+__all__ = ["load_catalog", "inject", "heal", "active_faults", "probe_steady_state", "Fault", "Probe",
+           "Catalog", "CatalogInvalid"]
+
+
+def inject(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str, Any]:
+    """Inject a fault; injecting one that is already active changes nothing."""
+    fault = (catalog or load_catalog()).get(fault_id)
+    state = sb.state()
+    if fault_id in state.get("faults", {}):
+        return {"fault": fault_id, "injected": False, "reason": "already active"}
+    st = sb.status()
+    if st.spec is None:
+        raise NoRevisionDeployed(sb.id)
+    record: dict[str, Any] = {
+        "injected_at": time.time(),
+        "before": {"revision": st.serving_revision, "spec": asdict(st.spec)},
+        "state": "injecting",
+    }
+    state.setdefault("faults", {})[fault_id] = record
+    sb.save_state(state)  # recorded first: an interrupted injection can still be healed
+    extra = ACTIONS[fault.inject.name](sb, record, **fault.inject.args)
+    state = sb.state()
+    record.update(extra, state="active")
+    state.setdefault("faults", {})[fault_id] = record
+    sb.save_state(state)
+    return {"fault": fault_id, "injected": True} | extra
+
+
+def heal(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str, Any]:
+    """Restore the pre-fault state exactly (spec, provider, data artifacts); idempotent."""
+    fault = (catalog or load_catalog()).get(fault_id)
+    record = sb.state().get("faults", {}).get(fault_id)
+    if record is None:
+        return {"fault": fault_id, "healed": False, "reason": "not active"}
+    ACTIONS[fault.heal.name](sb, record, **fault.heal.args)
+    removed = remove_artifacts(sb, record)
+    state = sb.state()
+    state.get("faults", {}).pop(fault_id, None)
+    sb.save_state(state)
+    return {"fault": fault_id, "healed": True, "removed": removed}
+
+
+def active_faults(sb: Sandbox) -> dict[str, dict[str, Any]]:
+    """Faults injected and not healed, with their records."""
+    return dict(sb.state().get("faults", {}))
+
+
+def probe_steady_state(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> list[Probe]:
+    """Run the fault's steady-state hypothesis against the live sandbox."""
+    fault = (catalog or load_catalog()).get(fault_id)
+    results = []
+    for step in fault.steady_state:
+        try:
+            results.append(PROBES[step.name](sb, **step.args))
+        except LabkitError as e:
+            results.append(Probe(step.name, False, f"could not probe: {e}", "a working probe", e.fix or ""))
+    return results
