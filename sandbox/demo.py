@@ -146,9 +146,9 @@ def _mismatch_step(sb: Sandbox, card: Scorecard, console: Console) -> None:
                f"{reason} after {ttd:.1f}s; canary recall@{K} = {canary_recall:.2f}")
     t1 = time.monotonic()
     sb.rollback()
-    after = sb.evaluate(K)
     status = sb.status()
-    ttr = time.monotonic() - t1
+    ttr = time.monotonic() - t1  # until the front door is ready on the rolled-back revision
+    after = sb.evaluate(K)
     card.figures.update(time_to_recover_s=ttr, recall_after=after.recall)
     card.check(
         "rolled back and recovered",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from docker.errors import DockerException
@@ -106,10 +105,10 @@ class DockerSandbox(Sandbox):
         for key in ("network", "serving_network"):
             engine.ensure_network(self.docker, self.names[key], self._labels("network"))
         engine.ensure_volume(self.docker, self.names["volume"], self._labels("data"))
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = [pool.submit(self._ensure_gateway, image), pool.submit(self._ensure_provider, image)]
-            for f in futures:
-                f.result()
+        # The gateway mounts the fresh volume first: Docker populates it from the image once;
+        # concurrent first mounts race on that copy.
+        self._ensure_gateway(image)
+        self._ensure_provider(image)
         self._restart_serving()
         return self
 

@@ -201,7 +201,7 @@ def build_one(client, context: Path, tag: str, buildargs: dict[str, str], progre
                 raise BuildError(chunk["error"], [chunk])
             line = str(chunk.get("stream", "")).strip()
             if line.startswith("Step "):
-                progress(f"{tag}: {line[:150]}")
+                progress(f"{tag}: {line.splitlines()[0][:120]}")
             elif line and "Running in" in line:
                 all_cached = False
     except (BuildError, APIError) as e:
