@@ -22,6 +22,8 @@ import time
 import uuid
 from typing import Any
 
+from concurrent.futures import ThreadPoolExecutor
+
 from docker.errors import DockerException
 from docker.models.containers import Container
 
@@ -102,11 +104,14 @@ class DockerSandbox(Sandbox):
     def up(self) -> DockerSandbox:
         image = self.settings.images.default
         engine.ensure_image(self.docker, image)
-        for key in ("network", "serving_network"):
-            engine.ensure_network(self.docker, self.names[key], self._labels("network"))
-        engine.ensure_volume(self.docker, self.names["volume"], self._labels("data"))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            jobs = [pool.submit(engine.ensure_network, self.docker, self.names[key], self._labels("network"))
+                    for key in ("network", "serving_network")]
+            jobs.append(pool.submit(engine.ensure_volume, self.docker, self.names["volume"], self._labels("data")))
+            for job in jobs:
+                job.result()
         # The gateway mounts the fresh volume first: Docker populates it from the image once;
-        # concurrent first mounts race on that copy.
+        # concurrent first mounts race on that copy. The provider and the revisions come after.
         self._ensure_gateway(image)
         self._ensure_provider(image)
         self._restart_serving()
@@ -243,7 +248,7 @@ class DockerSandbox(Sandbox):
         serving = [r for r in state["revisions"] if r["state"] == "serving"]
         base = DeploySpec.from_dict(serving[-1]["spec"]) if serving else None
         model = self._validate_model(model or (base.model if base else "v1"))
-        available = [m["index_version"] for m in self.indexes() if not m.get("error")]
+        available = self._names("/data/indexes")
         if index is None:
             index = base.index if base and base.model == model else self._latest_snapshot()
         index = self._resolve_index(index, model, available)
@@ -272,7 +277,6 @@ class DockerSandbox(Sandbox):
         record = rev.to_dict() | {"containers": []}
         self._retire_failed(state)
         state["revisions"].append(record)
-        self._write_state(state)
         try:
             record["containers"] = [c.name for c in self._start_replicas(spec, number)]
         except BaseException as e:
@@ -345,6 +349,9 @@ class DockerSandbox(Sandbox):
             resources["nano_cpus"] = int(float(spec.config["cpus"]) * 1e9)
         containers = []
         for i in range(spec.replicas):
+            stale = engine.get_container(self.docker, f"labkit-{self.id}-modelapi-r{number}-{i}")
+            if stale is not None and labels.is_ours(stale.labels, self.id):
+                stale.remove(force=True)  # left by a rollout whose record was never written
             containers.append(
                 engine.run_container(
                     self.docker,
@@ -533,13 +540,14 @@ class DockerSandbox(Sandbox):
         return json.loads(out)
 
     def snapshots(self) -> list[str]:
-        code, out = engine.exec_text(self._gateway(), ["python", "-m", "modelapi", "list-snapshots"])
+        return sorted(n[: -len(".jsonl")] for n in self._names("/data/corpus") if n.endswith(".jsonl"))
+
+    def _names(self, folder: str) -> list[str]:
+        """Entries of a data-volume folder (cheap: no Python start-up in the container)."""
+        code, out = engine.exec_text(self._gateway(), ["ls", "-1", folder])
         if code != 0:
-            raise InfrastructureError(f"could not list corpus snapshots: {out[-300:]}")
-        try:
-            return sorted(json.loads(out))
-        except ValueError:
-            return sorted(line.strip() for line in out.splitlines() if line.strip())
+            raise InfrastructureError(f"could not list {folder} in the data volume: {out[-200:]}")
+        return sorted(n for n in out.split() if n and not n.startswith("."))
 
     def build_index(self, model: str, corpus: str, name: str | None = None) -> dict[str, Any]:
         self._validate_model(model)

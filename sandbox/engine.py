@@ -140,12 +140,8 @@ def write_file(container: Container, path: str, payload: dict[str, Any]) -> None
     """Atomically write JSON into a running container (works on read-only root filesystems
     as long as ``path`` is on a writable volume)."""
     blob = base64.b64encode(json.dumps(payload, indent=1).encode()).decode()
-    script = (
-        "import base64,os,sys;p=sys.argv[1];t=p+'.tmp';"
-        "os.makedirs(os.path.dirname(p),exist_ok=True);"
-        "open(t,'wb').write(base64.b64decode(sys.argv[2]));os.replace(t,p)"
-    )
-    code, out = exec_text(container, ["python", "-c", script, path, blob])
+    script = 'mkdir -p "$(dirname "$1")" && printf %s "$2" | base64 -d > "$1.tmp" && mv "$1.tmp" "$1"'
+    code, out = exec_text(container, ["sh", "-c", script, "write", path, blob])
     if code != 0:
         raise InfrastructureError(f"could not write {path} in {container.name}: {out[-300:]}")
 
