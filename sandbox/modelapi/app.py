@@ -1,0 +1,535 @@
+"""The model API: FastAPI service answering "which runbook fits this alert?".
+
+Configuration comes only from environment variables, read once at start-up
+into a frozen :class:`AppConfig` (see :meth:`AppConfig.from_env` for the list).
+
+Endpoints:
+
+* ``GET /healthz`` - liveness: 200 while the process runs, whatever the index.
+* ``GET /readyz`` - readiness: 200 ``{"ready": true, ...}`` or 503
+  ``{"ready": false, "reason": CODE, "detail": TEXT}`` with CODE one of
+  ``no-index-configured``, ``index-missing``, ``index-corrupt``,
+  ``model-mismatch``, ``defect``. A failed index load is retried on demand, at
+  most once per second, so an index that appears later makes the service ready.
+  Once loaded, the index is held in memory: changes on disk take a restart.
+* ``POST /v1/search`` - ``{"query": str, "k": int|null}`` -> ranked runbooks.
+  If ``PROVIDER_URL`` is set, candidates are reranked by ``POST
+  {PROVIDER_URL}/rerank``; on timeout or error the vector order is served
+  (degraded, counted in ``modelapi_provider_requests_total``), never a failure.
+* ``GET /version`` - model, index, manifest, image revision, corpus snapshot.
+* ``GET /metrics`` - Prometheus text from the app's own registry.
+
+Injected faults (``MODELAPI_DEFECT``): ``http-500`` makes searches fail with
+500 and readiness report ``defect``; ``crash-on-start`` is acted on by the
+``serve`` command, which logs it and exits with status 3 before serving.
+
+Query drift signal. ``modelapi_query_drift_score`` is ``1 - mean(top1)``
+where ``top1`` is the cosine similarity between a query and its best-matching
+runbook (before reranking), averaged over a sliding window of the last
+:data:`DRIFT_WINDOW` (200) searches. It is 0 until the first search
+(``modelapi_query_drift_window`` gives the number of queries in the window).
+When users start asking about things the corpus does not cover, or the corpus
+and queries stop sharing vocabulary, top-1 scores fall and the score rises.
+Its absolute level depends on the model; alert on change against a baseline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import __version__
+from .embedding import MODELS, EmbeddingModel, get_model
+from .index import IndexedDoc, IndexLoadError, LoadedIndex, load_index, validate_index_name
+from .provider import RerankClient
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "AppConfig",
+    "ConfigError",
+    "DEFECTS",
+    "DRIFT_WINDOW",
+    "MAX_K",
+    "Metrics",
+    "ServiceState",
+    "create_app",
+]
+
+log = logging.getLogger("modelapi")
+access_log = logging.getLogger("modelapi.access")
+
+DEFECTS = ("crash-on-start", "http-500")
+DRIFT_WINDOW = 200
+MAX_K = 50
+RETRY_INTERVAL_S = 1.0
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+_REASON_CODES = {
+    "missing": "index-missing",
+    "corrupt": "index-corrupt",
+    "model-mismatch": "model-mismatch",
+}
+
+
+class ConfigError(ValueError):
+    """An environment variable has an invalid value (message names it)."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Service configuration; build it with :meth:`from_env` in production."""
+
+    model_version: str = "v1"
+    data_dir: Path = Path("/data")
+    index_name: str = ""
+    top_k: int = 5
+    provider_url: str = ""
+    provider_timeout_s: float = 0.5
+    image_revision: str = "dev"
+    defect: str = ""
+    port: int = 8080
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if self.model_version not in MODELS:
+            valid = ", ".join(sorted(MODELS))
+            raise ConfigError(f"MODEL_VERSION={self.model_version!r} is unknown; valid: {valid}")
+        if self.index_name:
+            try:
+                validate_index_name(self.index_name)
+            except ValueError as exc:
+                raise ConfigError(f"INDEX_NAME: {exc}") from None
+        if not 1 <= self.top_k <= MAX_K:
+            raise ConfigError(f"TOP_K={self.top_k} must be between 1 and {MAX_K}")
+        if not self.provider_timeout_s > 0:
+            raise ConfigError(f"PROVIDER_TIMEOUT_S={self.provider_timeout_s} must be > 0")
+        if self.defect and self.defect not in DEFECTS:
+            raise ConfigError(
+                f"MODELAPI_DEFECT={self.defect!r} is not one of: {', '.join(DEFECTS)} (or empty)"
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"PORT={self.port} is not a valid TCP port")
+
+    @property
+    def index_dir(self) -> Path | None:
+        """``$DATA_DIR/indexes/$INDEX_NAME``, or None when no index is configured."""
+        return self.data_dir / "indexes" / self.index_name if self.index_name else None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AppConfig:
+        """Read the configuration from environment variables.
+
+        ``MODEL_VERSION`` (v1), ``DATA_DIR`` (/data), ``INDEX_NAME`` (unset =
+        not ready), ``TOP_K`` (5), ``PROVIDER_URL`` (unset = no reranker),
+        ``PROVIDER_TIMEOUT_S`` (0.5), ``IMAGE_REVISION`` (dev),
+        ``MODELAPI_DEFECT`` (unset, ``crash-on-start`` or ``http-500``),
+        ``PORT`` (8080), ``LOG_LEVEL`` (INFO).
+        """
+        env = os.environ if env is None else env
+
+        def get(key: str, default: str) -> str:
+            return env.get(key, default).strip() or default
+
+        def number(key: str, default: str, kind: type) -> Any:
+            raw = get(key, default)
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ConfigError(f"{key}={raw!r} is not a valid {kind.__name__}") from None
+
+        return cls(
+            model_version=get("MODEL_VERSION", "v1"),
+            data_dir=Path(get("DATA_DIR", "/data")),
+            index_name=env.get("INDEX_NAME", "").strip(),
+            top_k=number("TOP_K", "5", int),
+            provider_url=env.get("PROVIDER_URL", "").strip().rstrip("/"),
+            provider_timeout_s=number("PROVIDER_TIMEOUT_S", "0.5", float),
+            image_revision=get("IMAGE_REVISION", "dev"),
+            defect=env.get("MODELAPI_DEFECT", "").strip(),
+            port=number("PORT", "8080", int),
+            log_level=get("LOG_LEVEL", "INFO").upper(),
+        )
+
+
+@dataclass
+class DriftWindow:
+    """Sliding window of top-1 scores; ``score`` = 1 - mean (0 when empty)."""
+
+    size: int = DRIFT_WINDOW
+    _scores: deque[float] = field(init=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._scores = deque(maxlen=self.size)
+
+    def add(self, top1: float) -> None:
+        """Record the top-1 cosine score of one search."""
+        with self._lock:
+            self._scores.append(top1)
+
+    def count(self) -> int:
+        """Number of searches currently in the window."""
+        return len(self._scores)
+
+    def score(self) -> float:
+        """Return ``1 - mean(top1)`` over the window, or 0.0 if it is empty."""
+        with self._lock:
+            if not self._scores:
+                return 0.0
+            return 1.0 - sum(self._scores) / len(self._scores)
+
+
+class Metrics:
+    """Prometheus metrics of one app, in their own :class:`CollectorRegistry`."""
+
+    def __init__(self) -> None:
+        self.registry = reg = CollectorRegistry()
+        counter = partial(Counter, registry=reg)
+        gauge = partial(Gauge, registry=reg)
+        histogram = partial(Histogram, registry=reg)
+        self.requests = counter(
+            "modelapi_requests_total", "HTTP requests", ["route", "method", "status"]
+        )
+        self.latency = histogram(
+            "modelapi_request_latency_seconds", "HTTP latency", ["route"], buckets=LATENCY_BUCKETS
+        )
+        self.model_info = gauge("modelapi_model_info", "Model served (1)", ["model_version"])
+        self.build_info = gauge("modelapi_build_info", "Build (1)", ["revision", "version"])
+        self.index_info = gauge(
+            "modelapi_index_info", "Loaded index (1)", ["index", "model_version", "corpus_snapshot"]
+        )
+        self.index_age = gauge("modelapi_index_age_seconds", "Seconds since the index was built")
+        self.ready = gauge("modelapi_ready", "1 if ready to serve searches")
+        self.provider = counter("modelapi_provider_requests_total", "Rerank calls", ["outcome"])
+        for outcome in ("ok", "timeout", "error"):
+            self.provider.labels(outcome=outcome)
+        self.drift = gauge("modelapi_query_drift_score", "1 - mean top-1 score, last 200 searches")
+        self.drift_window = gauge("modelapi_query_drift_window", "Searches in the drift window")
+        self.top1 = histogram(
+            "modelapi_query_top1_score", "Top-1 cosine score per search", buckets=SCORE_BUCKETS
+        )
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and record its latency."""
+        self.requests.labels(route=route, method=method, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
+
+    def render(self) -> bytes:
+        """Return the Prometheus text exposition of this registry."""
+        return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Outcome of a readiness check."""
+
+    ready: bool
+    reason: str = ""
+    detail: str = ""
+
+    def body(self, config: AppConfig) -> dict[str, Any]:
+        """Return the JSON body for /readyz (and 503 search responses)."""
+        if self.ready:
+            return {"ready": True, "model": config.model_version, "index": config.index_name}
+        return {"ready": False, "reason": self.reason, "detail": self.detail}
+
+
+class ServiceState:
+    """Everything one app instance holds: config, model, index, metrics, client."""
+
+    def __init__(self, config: AppConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.model: EmbeddingModel = get_model(config.model_version)
+        self.metrics = Metrics()
+        self.drift = DriftWindow()
+        self.index: LoadedIndex | None = None
+        self.provider = (
+            RerankClient(config.provider_url, config.provider_timeout_s)
+            if config.provider_url
+            else None
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_attempt = -math.inf
+        self._failure = Readiness(False, "index-missing", "index not loaded yet")
+        self._wire_metrics()
+
+    def _wire_metrics(self) -> None:
+        """Set the static info metrics and attach scrape-time callbacks."""
+        m = self.metrics
+        m.model_info.labels(model_version=self.model.version).set(1)
+        m.build_info.labels(revision=self.config.image_revision, version=__version__).set(1)
+        m.ready.set_function(lambda: 1.0 if self.check_ready().ready else 0.0)
+        m.index_age.set_function(self._index_age)
+        m.drift.set_function(self.drift.score)
+        m.drift_window.set_function(lambda: float(self.drift.count()))
+
+    def _index_age(self) -> float:
+        """Seconds since the loaded index was built (NaN when none is loaded)."""
+        if self.index is None:
+            return math.nan
+        return time.time() - self.index.manifest.built_at_datetime().timestamp()
+
+    def try_load(self, force: bool = False) -> None:
+        """Load the index unless loaded, retrying at most once per second."""
+        index_dir = self.config.index_dir
+        if self.index is not None or index_dir is None:
+            return
+        with self._lock:
+            now = self._clock()
+            if self.index is not None or (
+                not force and now - self._last_attempt < RETRY_INTERVAL_S
+            ):
+                return
+            self._last_attempt = now
+            try:
+                index = load_index(index_dir, self.model.version)
+            except IndexLoadError as exc:
+                failure = Readiness(
+                    False, _REASON_CODES.get(exc.reason, "index-corrupt"), exc.message
+                )
+                if failure != self._failure or force:
+                    log.warning(
+                        "index not ready: %s", exc.message, extra={"reason": failure.reason}
+                    )
+                self._failure = failure
+                return
+            self._on_loaded(index)
+
+    def _on_loaded(self, index: LoadedIndex) -> None:
+        """Publish a freshly loaded index and log it."""
+        man = index.manifest
+        self.index = index
+        self.metrics.index_info.labels(
+            index=self.config.index_name,
+            model_version=man.model_version,
+            corpus_snapshot=man.corpus_snapshot,
+        ).set(1)
+        log.info(
+            "loaded index %s (model %s, %d docs, built %s, snapshot %s)",
+            self.config.index_name,
+            man.model_version,
+            man.doc_count,
+            man.built_at,
+            man.corpus_snapshot,
+            extra={"index": self.config.index_name, "vectors_sha256": man.vectors_sha256},
+        )
+
+    def check_ready(self) -> Readiness:
+        """Return the current readiness, retrying a failed index load if due."""
+        if self.config.defect == "http-500":
+            return Readiness(
+                False, "defect", "defect: http-500 (fault injected via MODELAPI_DEFECT)"
+            )
+        if self.config.index_dir is None:
+            return Readiness(
+                False, "no-index-configured", "INDEX_NAME is not set; no index to serve"
+            )
+        self.try_load()
+        return Readiness(True) if self.index is not None else self._failure
+
+    async def rerank(
+        self, query: str, hits: list[tuple[IndexedDoc, float]]
+    ) -> tuple[list[tuple[IndexedDoc, float]], str]:
+        """Reorder ``hits`` with the provider; return ``(hits, outcome)``.
+
+        Outcome is ``disabled`` (no provider), ``ok``, ``timeout`` or ``error``;
+        on timeout or error the vector order is returned unchanged (degraded).
+        """
+        if self.provider is None or not hits:
+            return hits, "disabled"
+        result = await self.provider.rerank(query, [doc.id for doc, _ in hits])
+        self.metrics.provider.labels(outcome=result.outcome).inc()
+        if result.order is None:
+            log.warning(
+                "provider %s (%s); serving vector order",
+                result.outcome,
+                result.problem,
+                extra={"provider": result.outcome},
+            )
+            return hits, result.outcome
+        by_id = {doc.id: (doc, score) for doc, score in hits}
+        return [by_id[doc_id] for doc_id in result.order], result.outcome
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /v1/search``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: str = Field(min_length=1, max_length=4000)
+    k: int | None = Field(default=None, ge=1, le=MAX_K)
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        """Reject whitespace-only queries."""
+        if not value.strip():
+            raise ValueError("query must not be blank")
+        return value
+
+
+class InstrumentationMiddleware:
+    """ASGI middleware: request metrics by route template and one JSON log line each."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            self.metrics.observe_request(route, scope["method"], status, elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "route": route,
+                    "method": scope["method"],
+                    "status": status,
+                    "latency_ms": round(elapsed * 1000, 3),
+                },
+            )
+
+
+def _state(request: Request) -> ServiceState:
+    """Return the ServiceState of the app serving ``request``."""
+    return request.app.state.service
+
+
+async def healthz() -> dict[str, str]:
+    """Liveness: the process is up."""
+    return {"status": "ok"}
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 when an index is loaded for the served model, else 503."""
+    state = _state(request)
+    ready = state.check_ready()
+    return JSONResponse(ready.body(state.config), status_code=200 if ready.ready else 503)
+
+
+async def search(body: SearchRequest, request: Request) -> JSONResponse:
+    """Return the runbooks most similar to ``query``, optionally reranked."""
+    state = _state(request)
+    config = state.config
+    if config.defect == "http-500":
+        body = {"error": "internal-error", "detail": "defect: http-500"}
+        return JSONResponse(body | {"revision": config.image_revision}, status_code=500)
+    ready = state.check_ready()
+    if not ready.ready or state.index is None:
+        return JSONResponse(ready.body(config), status_code=503)
+    k = body.k or config.top_k
+    n_candidates = min(MAX_K, 2 * k) if config.provider_url else k
+    hits = state.index.search(state.model.embed_one(body.query), n_candidates)
+    if hits:
+        state.drift.add(hits[0][1])
+        state.metrics.top1.observe(max(0.0, hits[0][1]))
+    hits, outcome = await state.rerank(body.query, hits)
+    results = [{**doc.to_dict(), "score": round(score, 6)} for doc, score in hits[:k]]
+    return JSONResponse(
+        {
+            "results": results,
+            "model": config.model_version,
+            "index": config.index_name,
+            "revision": config.image_revision,
+            "reranked": outcome == "ok",
+            "provider": outcome,
+        }
+    )
+
+
+async def version(request: Request) -> dict[str, Any]:
+    """Describe what this instance serves."""
+    state = _state(request)
+    state.try_load()
+    manifest = state.index.manifest if state.index is not None else None
+    return {
+        "model": state.config.model_version,
+        "index": state.config.index_name or None,
+        "index_manifest": manifest.to_dict() if manifest else None,
+        "image_revision": state.config.image_revision,
+        "corpus_snapshot": manifest.corpus_snapshot if manifest else None,
+        "service_version": __version__,
+    }
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition of this app's registry."""
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(config: AppConfig | None = None) -> FastAPI:
+    """Build the model API; ``config`` defaults to :meth:`AppConfig.from_env`."""
+    config = config or AppConfig.from_env()
+    state = ServiceState(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Log the configuration, open the provider client, load the index."""
+        log.info(
+            "modelapi %s starting (model %s, index %s, revision %s, provider %s)",
+            __version__,
+            config.model_version,
+            config.index_name or "<none>",
+            config.image_revision,
+            config.provider_url or "<disabled>",
+        )
+        if state.provider is not None:
+            state.provider.open()
+        if config.index_dir is None:
+            log.warning("index not ready: INDEX_NAME is not set")
+        state.try_load(force=True)
+        try:
+            yield
+        finally:
+            if state.provider is not None:
+                await state.provider.aclose()
+
+    app = FastAPI(title="labkit modelapi", version=__version__, lifespan=lifespan)
+    app.state.service = state
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/v1/search", search, methods=["POST"])
+    app.add_api_route("/version", version, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])
+    app.add_middleware(InstrumentationMiddleware, metrics=state.metrics)
+    return app
