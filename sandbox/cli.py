@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .cli_common import JSON, handled, print_json, sandbox_from_env
 from .cli_fault import fault_app
+from .cli_plan import plan
 from .settings import Settings
 
 app = typer.Typer(help="Lab kit for running an AI-driven hosting stack.", no_args_is_help=True,
@@ -29,6 +30,7 @@ app.add_typer(rollout_app, name="rollout")
 app.add_typer(index_app, name="index")
 app.add_typer(images_app, name="images")
 app.add_typer(fault_app, name="fault")
+app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities, KPIs.")(plan)
 
 console = Console()
 _sandbox = sandbox_from_env

@@ -1,0 +1,207 @@
+"""Checks of faults, data and foreign objects (registered into ``graders.checks.CHECKS``).
+
+* ``fault_healed`` asks the fault catalog's steady-state probes (``sandbox.faults``);
+* ``poison_quarantined`` and ``lineage_traceable`` run the model API's own data jobs in the
+  sandbox (``sb.run_job``) and search through the front door;
+* ``foreign_untouched`` compares the Docker engine's unlabelled objects with a baseline taken
+  by ``foreign_snapshot`` before the trainee's work ran.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sandbox import labels
+from sandbox.errors import InfrastructureError, InvalidInput
+
+from .checks import register
+from .result import CheckResult, failed, passed
+
+POISONED_SNAPSHOT = "2026-11-15-poisoned"
+
+
+@register("fault_healed")
+def fault_healed(sb: Any, fault: str) -> CheckResult:
+    """Every steady-state probe of ``fault`` (from the fault catalog) passes."""
+    try:
+        from sandbox.faults import probe_steady_state
+    except ImportError as e:
+        raise InfrastructureError("the fault catalog (sandbox.faults) is not installed",
+                                  fix="update labkit: `pip install -e .`") from e
+    probes = list(probe_steady_state(sb, fault))
+    bad = [p for p in probes if not p.ok]
+    expected = f"all {len(probes)} steady-state probes of {fault} pass"
+    details = {"probes": [{"name": p.name, "ok": p.ok, "observed": p.observed} for p in probes]}
+    if not bad:
+        return passed("fault_healed", f"{len(probes)}/{len(probes)} probes pass", expected, **details)
+    observed = "; ".join(f"{p.name}: {p.observed} (want {p.expected})" for p in bad)
+    hint = "; ".join(dict.fromkeys(p.hint for p in bad if p.hint)) or f"see `labkit fault show {fault}`"
+    return failed("fault_healed", observed, expected, hint, **details)
+
+
+def _probe_queries(limit: int) -> list[str]:
+    """Common on-call questions: the eval set's queries, then the baseline traffic."""
+    from sandbox.client import load_eval_set, load_queries
+
+    seen = dict.fromkeys([i.query for i in load_eval_set()] + load_queries("baseline"))
+    return list(seen)[:limit]
+
+
+def _json_job(sb: Any, cmd: list[str], what: str) -> tuple[Any, str]:
+    """(parsed stdout, "") of a ``python -m modelapi`` job, or (None, why it failed)."""
+    try:
+        out = sb.run_job(["python", "-m", "modelapi", *cmd], what)
+    except InvalidInput as e:
+        return None, e.message
+    try:
+        return json.loads(out), ""
+    except ValueError:
+        return None, f"{what} printed no JSON: {out.strip()[-120:]!r}"
+
+
+def _poison_served(sb: Any, doc_id: str, probes: int) -> tuple[bool, str]:
+    from sandbox.client import ServiceClient
+
+    client = ServiceClient(sb.endpoint)
+    queries = _probe_queries(probes)
+    hits = [q for q in queries if doc_id in [r["id"] for r in client.search(q, k=10).get("results", [])]]
+    if hits:
+        return False, (f"{doc_id} returned for {len(hits)}/{len(queries)} probe queries"
+                       f" (e.g. '{hits[0][:50]}')")
+    return True, f"{doc_id} returned for 0/{len(queries)} probe queries"
+
+
+def _quarantine_recorded(sb: Any, doc_id: str) -> tuple[bool, str]:
+    records, why = _json_job(sb, ["quarantine-list", "--json"], "quarantine-list")
+    if records is None:
+        return False, f"quarantine list unreadable: {why}"
+    ids = [r.get("doc_id") for r in records if isinstance(r, dict)]
+    if doc_id in ids:
+        return True, f"{doc_id} quarantined"
+    return False, f"{doc_id} not in the quarantine list ({len(ids)} records)"
+
+
+def _gate_rejects(sb: Any, snapshot: str) -> tuple[bool, str]:
+    verdict, why = _json_job(sb, ["validate-corpus", snapshot, "--json"], "validate-corpus")
+    if verdict is None:
+        return False, f"validate-corpus {snapshot} failed: {why}"
+    if verdict.get("ok") is False:
+        return True, f"gate rejects {snapshot} ({len(verdict.get('violations') or [])} violations)"
+    return False, f"gate accepts {snapshot}"
+
+
+@register("poison_quarantined")
+def poison_quarantined(sb: Any, doc_id: str = "rb-9001", snapshot: str = POISONED_SNAPSHOT,
+                       probes: int = 60) -> CheckResult:
+    """The poisoned document is never served, is quarantined, and the gate rejects its snapshot.
+
+    Partial credit: a third for each of the three.
+    """
+    parts = [_poison_served(sb, doc_id, probes), _quarantine_recorded(sb, doc_id),
+             _gate_rejects(sb, snapshot)]
+    observed = "; ".join(text for _, text in parts)
+    expected = f"{doc_id} never served, quarantined, and {snapshot} rejected by validate-corpus"
+    ok = [good for good, _ in parts]
+    if all(ok):
+        return passed("poison_quarantined", observed, expected)
+    hints = [
+        "rebuild the index from a clean snapshot and deploy it (sb.build_index(...), sb.deploy(index=...))",
+        f"quarantine it: sb.run_job(['python', '-m', 'modelapi', 'quarantine', '--snapshot',"
+        f" '{snapshot}', '--doc', '{doc_id}'], 'quarantine')",
+        "make the corpus gate reject the snapshot: `python -m modelapi validate-corpus"
+        f" {snapshot} --json` must print ok: false",
+    ]
+    hint = "; ".join(h for h, good in zip(hints, ok, strict=True) if not good)
+    return failed("poison_quarantined", observed, expected, hint, sum(ok) / len(ok),
+                  served=ok[0], quarantined=ok[1], gate=ok[2])
+
+
+@register("lineage_traceable")
+def lineage_traceable(sb: Any) -> CheckResult:
+    """The serving index traces back to its corpus snapshot (``modelapi lineage``)."""
+    index = sb.version().get("index")
+    expected = "the serving index is traceable to its corpus snapshot"
+    if not index:
+        return failed("lineage_traceable", "no index served", expected, "deploy an index first")
+    verdict, why = _json_job(sb, ["lineage", "--index", index, "--json"], "lineage")
+    if verdict is None:
+        return failed("lineage_traceable", f"lineage of {index}: {why}", expected,
+                      f"run `python -m modelapi lineage --index {index}` in the sandbox and read its error")
+    reason = str(verdict.get("reason", ""))
+    observed = f"index {index}: traceable={bool(verdict.get('traceable'))}"
+    observed += f" ({reason})" if reason else ""
+    if verdict.get("traceable"):
+        return passed("lineage_traceable", observed, expected, index=index)
+    return failed("lineage_traceable", observed, expected,
+                  f"{reason or 'lineage is broken'}: rebuild the index from a snapshot with"
+                  " sb.build_index(model, snapshot) and deploy it", index=index)
+
+
+# --- foreign objects ---------------------------------------------------------------------------
+
+
+def foreign_snapshot(docker_client: Any = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every container, network and volume NOT labelled ``managed-by=labkit``.
+
+    ``{"containers": {id: {name, status, created, started, restarts}}, "networks": {id:
+    {name, created}}, "volumes": {name: {name, created}}}`` - JSON-serialisable, so it can
+    travel in nbgrader's ``resources``.
+    """
+    if docker_client is None:
+        from sandbox.engine import connect_engine
+
+        docker_client = connect_engine()
+    snap: dict[str, dict[str, dict[str, Any]]] = {"containers": {}, "networks": {}, "volumes": {}}
+    for c in docker_client.containers.list(all=True, ignore_removed=True):
+        if not labels.is_ours(c.labels):
+            state = c.attrs.get("State") or {}
+            snap["containers"][c.id] = {
+                "name": c.name, "status": c.status, "created": c.attrs.get("Created", ""),
+                "started": state.get("StartedAt", "") if isinstance(state, dict) else "",
+                "restarts": int(c.attrs.get("RestartCount", 0) or 0),
+            }
+    for n in docker_client.networks.list():
+        if not labels.is_ours(n.attrs.get("Labels")):
+            snap["networks"][n.id] = {"name": n.name, "created": n.attrs.get("Created", "")}
+    for v in docker_client.volumes.list():
+        if not labels.is_ours(v.attrs.get("Labels")):
+            snap["volumes"][v.id] = {"name": v.name, "created": v.attrs.get("CreatedAt", "")}
+    return snap
+
+
+def foreign_changes(baseline: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What happened to foreign objects since ``baseline``: removed, stopped, restarted."""
+    changes = []
+    for kind in ("containers", "networks", "volumes"):
+        for oid, before in (baseline.get(kind) or {}).items():
+            after = (now.get(kind) or {}).get(oid)
+            what = f"{kind[:-1]} {before.get('name', oid[:12])}"
+            if after is None:
+                changes.append(f"{what} removed")
+            elif kind == "containers" and before["status"] == "running" and after["status"] != "running":
+                changes.append(f"{what} stopped ({after['status']})")
+            elif kind == "containers" and (after.get("started") != before.get("started")
+                                           or after.get("restarts", 0) > before.get("restarts", 0)):
+                changes.append(f"{what} restarted")
+    return changes
+
+
+@register("foreign_untouched")
+def foreign_untouched(sb: Any, baseline: dict[str, Any] | None = None) -> CheckResult:
+    """No container, network or volume the kit did not make was removed, stopped or restarted."""
+    if baseline is None:
+        raise InvalidInput("foreign_untouched needs baseline=graders.foreign_snapshot(client) taken"
+                           " before the work (in grading: the ForeignSnapshot preprocessor)")
+    client = getattr(sb, "docker", None)
+    expected = "every object not labelled managed-by=labkit as it was"
+    if client is None:
+        return passed("foreign_untouched", f"backend {sb.backend}: no Docker engine shared", expected)
+    changes = foreign_changes(baseline, foreign_snapshot(client))
+    total = sum(len(baseline.get(k) or {}) for k in ("containers", "networks", "volumes"))
+    if not changes:
+        return passed("foreign_untouched", f"{total} foreign objects untouched", expected)
+    return failed("foreign_untouched", "; ".join(changes[:5]), expected,
+                  "never remove, stop or restart what the kit did not label: clean up with"
+                  " `labkit sandbox down` (selects by label) instead of docker rm/prune",
+                  changes=changes)

@@ -1,0 +1,271 @@
+"""nbgrader preprocessors that score grade cells from the live sandbox, not from the kernel.
+
+Anything in the trainee's kernel can be patched (``graders``, the sandbox object, ``httpx``,
+``subprocess``), so what a test cell printed while the notebook executed is feedback only.
+``LiveStateGrader`` runs right after nbgrader's ``Execute``: for every grade cell whose
+*instructor source* cell declares a check, it runs that check in nbgrader's own process
+against the live sandbox and rewrites the cell's outputs, so ``SaveAutoGrades`` records the
+live verdict. A course enables it with (``nbgrader_config.py``)::
+
+    from graders.preprocessor import autograde_preprocessors
+    c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    c.LiveStateGrader.source_root = "source"    # optional; default: the course's source dir
+
+which is nbgrader's default pipeline with ``ForeignSnapshot`` before ``Execute``,
+``LiveStateGrader`` right after it and ``LiveSuggestions`` after ``SaveAutoGrades``.
+
+A grade cell declares its check in the source notebook's cell metadata::
+
+    {"nbgrader": {"grade": true, "solution": false, "locked": true, "grade_id": "serving-v1",
+                  "points": 2, "schema_version": 3},
+     "labkit": {"check": "serving", "args": {"model": "v1"}, "capability": "model-rollback"}}
+
+Markdown runbook cells (``nbgrader.solution`` and ``grade`` true, ``labkit.check`` =
+``runbook_sections``) stay manually graded: the suggested score goes into the cell's
+``labkit.suggested`` metadata and, with ``LiveSuggestions`` after ``SaveAutoGrades``, into the
+gradebook's automatic comment the instructor sees in formgrader.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.utils import determine_grade, is_grade, is_solution
+from traitlets import Bool, Unicode
+
+from sandbox.errors import InvalidInput
+
+from .checks import CHECKS, check
+from .result import CheckResult
+
+RESOURCE_KEY = "labkit"
+
+
+def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
+    """``grade_id -> labkit metadata`` of the source notebook's cells that declare a check."""
+    nb = nbformat.read(str(source), as_version=4)
+    out = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {})
+        grade_id = meta.get("nbgrader", {}).get("grade_id")
+        decl = meta.get("labkit") or {}
+        if grade_id and decl.get("check"):
+            out[grade_id] = {**dict(decl), "points": float(meta["nbgrader"].get("points", 1) or 0)}
+    return out
+
+
+def declaration_problems(declared: dict[str, dict[str, Any]],
+                         capabilities: set[str] | None = None) -> list[str]:
+    """Every problem of a source notebook's declarations, checked before anything runs."""
+    problems = []
+    for grade_id, decl in declared.items():
+        spec = CHECKS.get(decl["check"])
+        if spec is None:
+            problems.append(f"{grade_id}: unknown check {decl['check']!r}; valid: {', '.join(sorted(CHECKS))}")
+            continue
+        args = {k: v for k, v in dict(decl.get("args") or {}).items() if k != "points"}
+        if decl["check"] == "foreign_untouched":
+            args.setdefault("baseline", {})
+        if decl["check"] == "runbook_sections":
+            args.setdefault("text", "")
+        try:
+            inspect.signature(spec.fn).bind(None, **args)
+        except TypeError as e:
+            problems.append(f"{grade_id}: check {decl['check']}: {e}")
+        cap = decl.get("capability")
+        if capabilities is not None and cap and cap not in capabilities:
+            problems.append(f"{grade_id}: unknown capability {cap!r}; valid: {', '.join(sorted(capabilities))}")
+    return problems
+
+
+def live_outputs(result: CheckResult) -> list[NotebookNode]:
+    """Cell outputs from which nbgrader's ``determine_grade`` reads exactly ``result.points``.
+
+    Passed: a stdout stream only (full points). Nothing earned: one ``error`` output. Partial:
+    a stdout stream with the message, then an ``execute_result`` whose ``text/plain`` is the
+    points (nbgrader's partial credit).
+    """
+    if result.passed:
+        return [nbformat.v4.new_output("stream", name="stdout",
+                                       text=f"live check passed: {result.headline()}\n")]
+    if result.points <= 0:
+        text = str(result)
+        return [nbformat.v4.new_output("error", ename="CheckFailed", evalue=text,
+                                       traceback=[f"CheckFailed: {line}" for line in text.splitlines()])]
+    return [
+        nbformat.v4.new_output("stream", name="stdout", text=f"live check: {result}\n"),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"{result.points:g}"},
+                               execution_count=None, metadata={}),
+    ]
+
+
+class ForeignSnapshot(NbGraderPreprocessor):
+    """Before ``Execute``: record every object the kit did not make, for ``foreign_untouched``."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
+        from sandbox.settings import Settings
+
+        settings = Settings.from_env()
+        if settings.backend == "docker":
+            from sandbox.engine import connect_engine
+
+            from .datachecks import foreign_snapshot
+
+            baseline = foreign_snapshot(connect_engine(settings.docker_host))
+            resources.setdefault(RESOURCE_KEY, {})["foreign_baseline"] = baseline
+        return nb, resources
+
+
+class LiveStateGrader(NbGraderPreprocessor):
+    """After ``Execute``: re-run each grade cell's declared check against the live sandbox."""
+
+    source_root = Unicode(
+        "", help="Directory holding <assignment>/<notebook>.ipynb instructor sources;"
+        " empty = the course's source directory."
+    ).tag(config=True)
+    checks_enabled = Bool(True, help="Run live checks (False leaves the kernel's outputs).").tag(config=True)
+    report_path = Unicode(
+        "", help="JSON lines file of per-cell results; empty = <course root>/reports/live_checks.jsonl."
+    ).tag(config=True)
+
+    def _coursedir(self) -> CourseDirectory:
+        return CourseDirectory(config=self.config)
+
+    def _source(self, assignment: str, notebook: str) -> Path:
+        if self.source_root:
+            return Path(self.source_root) / assignment / f"{notebook}.ipynb"
+        cd = self._coursedir()
+        return Path(cd.format_path(cd.source_directory, ".", assignment)) / f"{notebook}.ipynb"
+
+    def _report(self) -> Path:
+        if self.report_path:
+            return Path(self.report_path)
+        return Path(self._coursedir().root) / "reports" / "live_checks.jsonl"
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
+        if not self.checks_enabled:
+            return nb, resources
+        ids = resources["nbgrader"]
+        source = self._source(ids["assignment"], ids["notebook"])
+        if not source.is_file():
+            self.log.warning("labkit: no instructor source %s; live checks skipped", source)
+            return nb, resources
+        declared = declared_checks(source)
+        problems = declaration_problems(declared)
+        if problems:
+            raise InvalidInput(f"{source} declares checks that cannot run:\n  " + "\n  ".join(problems))
+        state = resources.setdefault(RESOURCE_KEY, {})
+        records = state.setdefault("live_checks", [])
+        sb = self._sandbox() if any(CHECKS[d["check"]].needs_sandbox for d in declared.values()
+                                    if d["check"] in CHECKS) else None
+        for cell in nb.cells:
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if not is_grade(cell) or grade_id not in declared:
+                continue
+            record = self._grade_cell(cell, declared[grade_id], sb, state)
+            records.append({**record, "grade_id": grade_id, **_ids(ids)})
+        self._append(records)
+        return nb, resources
+
+    def _sandbox(self) -> Any:
+        from sandbox import make_sandbox
+        from sandbox.settings import Settings
+
+        return make_sandbox(Settings.from_env())
+
+    def _grade_cell(self, cell: NotebookNode, decl: dict[str, Any], sb: Any,
+                    state: dict[str, Any]) -> dict[str, Any]:
+        """Run the declared check for one cell, rewrite it, return the record to keep."""
+        args = dict(decl.get("args") or {})
+        args.pop("points", None)
+        if decl["check"] == "foreign_untouched":
+            args["baseline"] = state.get("foreign_baseline")
+        manual = cell.cell_type == "markdown" or is_solution(cell)
+        if decl["check"] == "runbook_sections":
+            args["text"] = cell.source
+        result = check(decl["check"], sb, points=decl["points"], **args)
+        kernel_points = None
+        if manual:
+            cell.metadata.setdefault("labkit", {})["suggested"] = {
+                "points": result.points, "max_points": result.max_points, "message": str(result)}
+        else:
+            kernel_points = _kernel_points(cell, self.log)
+            cell.outputs = live_outputs(result)
+            if kernel_points is not None and kernel_points != result.points:
+                self.log.warning("labkit: %s: the kernel's output says %g points, the live state %g"
+                                 " (state changed after the cell ran, or the kernel was tampered with)",
+                                 decl["check"], kernel_points, result.points)
+        self.log.info("labkit live check %s: %s", decl["check"], result.headline())
+        return {"check": decl["check"], "capability": decl.get("capability", ""),
+                "kind": "suggestion" if manual else "score", "kernel_points": kernel_points,
+                **{k: v for k, v in result.to_dict().items() if k != "name"}}
+
+    def _append(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        path = self._report()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
+        with path.open("a", encoding="utf-8") as fh:  # one append: parallel graders do not interleave
+            fh.write(text)
+
+
+class LiveSuggestions(NbGraderPreprocessor):
+    """After ``SaveAutoGrades``: put runbook suggestions into the gradebook's auto comment.
+
+    ``SaveAutoGrades`` resets the automatic comment of solution cells, so this must run after
+    it. The instructor still grades the cell; formgrader shows the suggestion as its comment.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
+        records = [r for r in resources.get(RESOURCE_KEY, {}).get("live_checks", [])
+                   if r.get("kind") == "suggestion"]
+        if not records:
+            return nb, resources
+        ids = resources["nbgrader"]
+        with Gradebook(ids["db_url"]) as gb:
+            for r in records:
+                comment = gb.find_comment(r["grade_id"], ids["notebook"], ids["assignment"], ids["student"])
+                comment.auto_comment = (f"labkit suggests {r['points']:g}/{r['max_points']:g}: "
+                                        f"{r['observed']}" + (f". Hint: {r['hint']}" if r["hint"] else ""))
+            gb.db.commit()
+        return nb, resources
+
+
+def _kernel_points(cell: NotebookNode, log: Any) -> float | None:
+    """What nbgrader would have scored from the kernel's own outputs (kept for the record)."""
+    try:
+        score, _ = determine_grade(cell, log)
+    except (ValueError, KeyError):
+        return None
+    return None if score is None else float(score)
+
+
+def autograde_preprocessors() -> list[type]:
+    """nbgrader's default autograde pipeline with the three live-state steps in place."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        Execute,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+
+    return [ForeignSnapshot, Execute, LiveStateGrader, IgnorePattern, ClearMetadataPreprocessor,
+            LimitOutput, SaveAutoGrades, LiveSuggestions, AssignLatePenalties, CheckCellMetadata]
+
+
+def _ids(ids: dict[str, Any]) -> dict[str, Any]:
+    return {"student": ids["student"], "assignment": ids["assignment"], "notebook": ids["notebook"],
+            "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
