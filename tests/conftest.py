@@ -11,6 +11,17 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+#: Tests whose verdict depends on latency under load. `make test` runs them after the parallel
+#: part, alone on the machine, so other tests' load cannot break (or fake) an SLO verdict.
+LATENCY_KEYS = ("provider-outage", "saturation", "p95", "lab02", "lab09", "lab10", "lab12", "lab13")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(key in item.nodeid for key in LATENCY_KEYS):
+            item.add_marker(pytest.mark.latency)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--with-cluster",
