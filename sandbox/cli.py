@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli_common import JSON, handled, print_json, sandbox_from_env
+from .cli_cluster import cluster_app
 from .cli_fault import fault_app
 from .cli_plan import plan
 from .settings import Settings
@@ -30,6 +31,7 @@ app.add_typer(rollout_app, name="rollout")
 app.add_typer(index_app, name="index")
 app.add_typer(images_app, name="images")
 app.add_typer(fault_app, name="fault")
+app.add_typer(cluster_app, name="cluster")
 app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities, KPIs.")(plan)
 
 console = Console()
