@@ -47,7 +47,7 @@ def fault_describe(fault_id: str, as_json: bool = JSON) -> None:
     for s in f.signals:
         console.print(f"  - [{s.kind}] {s.what}")
     console.print(f"[bold]inject[/]: {f.inject.name} {f.inject.args or ''}")
-    console.print(f"[bold]steady state[/]: " + ", ".join(f"{p.name} {p.args or ''}".strip() for p in f.steady_state))
+    console.print("[bold]steady state[/]: " + ", ".join(f"{p.name} {p.args or ''}".strip() for p in f.steady_state))
     console.print(f"[bold]remediation[/]: {f.remediation}\n[bold]heal[/]: {f.heal.name}")
 
 

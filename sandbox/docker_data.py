@@ -1,0 +1,133 @@
+"""Data-volume side of the Docker tier: the state document, index artifacts, corpus
+snapshots, one-off jobs, and the primitives the fault catalog uses (provider control,
+in-place restarts). Mixed into ``DockerSandbox``; it relies on its ``docker``, ``names``,
+``id``, ``settings``, ``_gateway()`` and ``_labels()``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from . import engine, labels
+from .errors import InfrastructureError, InvalidInput, UnknownChoice
+
+STATE_PATH = "/data/state/sandbox.json"
+PROVIDER_PORT = 8081
+
+
+class DockerData:
+    """State, data and fault primitives of a Docker sandbox."""
+
+    # --- state ------------------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any]:
+        gateway = self._gateway()
+        code, out = engine.exec_text(gateway, ["cat", STATE_PATH])
+        if code != 0:
+            return {"version": 1, "revisions": [], "faults": {}}
+        state = json.loads(out)
+        state.setdefault("faults", {})
+        return state
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        limit = self.settings.rollout.revision_history_limit
+        revs = state["revisions"]
+        keep = [r for r in revs if r["state"] in ("serving", "progressing")]
+        old = [r for r in revs if r not in keep][-limit:]
+        state["revisions"] = sorted(keep + old, key=lambda r: r["number"])
+        engine.write_file(self._gateway(), STATE_PATH, state)
+
+    def state(self) -> dict[str, Any]:
+        """The raw state document (history and active faults), for graders and faults."""
+        return self._read_state()
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        self._write_state(state)
+
+    # --- indexes and corpora -------------------------------------------------------------
+    def indexes(self) -> list[dict[str, Any]]:
+        code, out = engine.exec_text(self._gateway(), ["python", "-m", "modelapi", "list-indexes", "--json"])
+        if code != 0:
+            raise InfrastructureError(f"could not list indexes: {out[-300:]}")
+        return json.loads(out)
+
+    def snapshots(self) -> list[str]:
+        return sorted(n[: -len(".jsonl")] for n in self._names("/data/corpus") if n.endswith(".jsonl"))
+
+    def _names(self, folder: str) -> list[str]:
+        """Entries of a data-volume folder (cheap: no Python start-up in the container)."""
+        code, out = engine.exec_text(self._gateway(), ["ls", "-1", folder])
+        if code != 0:
+            raise InfrastructureError(f"could not list {folder} in the data volume: {out[-200:]}")
+        return sorted(n for n in out.split() if n and not n.startswith("."))
+
+    def build_index(self, model: str, corpus: str, name: str | None = None) -> dict[str, Any]:
+        self._validate_model(model)
+        snapshots = self.snapshots()
+        if corpus not in snapshots:
+            raise UnknownChoice("corpus snapshot", corpus, snapshots)
+        cmd = ["python", "-m", "modelapi", "build-index", "--model", model, "--corpus", corpus]
+        if name:
+            cmd += ["--name", name]
+        return json.loads(self.run_job(cmd, "build-index"))
+
+    def run_job(self, cmd: list[str], what: str) -> str:
+        """Run a one-off job on the data volume (like a Kubernetes Job); returns its stdout."""
+        job = f"labkit-{self.id}-job-{uuid.uuid4().hex[:6]}"
+        with engine.one_off(
+            self.docker,
+            job,
+            image=self.settings.images.default,
+            command=cmd,
+            labels=self._labels("job"),
+            network_disabled=True,
+            user="10001:10001",
+            read_only=True,
+            tmpfs={"/tmp": "size=32m"},
+            volumes={self.names["volume"]: {"bind": "/data", "mode": "rw"}},
+        ) as c:
+            result = c.wait(timeout=120)
+            out = c.logs(stdout=True, stderr=False).decode(errors="replace")
+            if result.get("StatusCode") != 0:
+                err = c.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+                raise InvalidInput(f"{what} failed: {err.splitlines()[-1] if err else out[-200:]}")
+        return out
+
+    # --- fault primitives -------------------------------------------------------------------
+    def provider_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        provider = engine.get_container(self.docker, self.names["provider"])
+        if provider is None or provider.status != "running":
+            raise InfrastructureError("the provider is not running", fix="`labkit fault heal provider-outage`")
+        script = (
+            "import json,sys,urllib.request as u;"
+            "d=sys.argv[3].encode() if sys.argv[3] else None;"
+            "r=u.Request('http://127.0.0.1:%d'+sys.argv[2],data=d,method=sys.argv[1],"
+            "headers={'Content-Type':'application/json'});"
+            "print(u.urlopen(r,timeout=5).read().decode())" % PROVIDER_PORT
+        )
+        payload = json.dumps(body) if body is not None else ""
+        code, out = engine.exec_text(provider, ["python", "-c", script, method, path, payload])
+        if code != 0:
+            raise InfrastructureError(f"provider {method} {path} failed: {out.strip()[-200:]}")
+        return json.loads(out) if out.strip() else {}
+
+    def set_provider_running(self, running: bool) -> None:
+        provider = engine.get_container(self.docker, self.names["provider"])
+        if provider is None:
+            if running:
+                self._ensure_provider(self.settings.images.default)
+            return
+        if running and provider.status != "running":
+            provider.start()
+        elif not running and provider.status == "running":
+            provider.stop(timeout=2)
+
+    def restart_serving(self) -> None:
+        for rev in self._read_state()["revisions"]:
+            if rev["state"] != "serving":
+                continue
+            for name in rev.get("containers", []):
+                c = engine.get_container(self.docker, name)
+                if c is not None and labels.is_ours(c.labels, self.id):
+                    c.restart(timeout=5)
