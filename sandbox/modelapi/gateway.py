@@ -33,7 +33,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["Gateway", "GatewayConfig", "serve"]
@@ -77,7 +77,74 @@ class GatewayConfig:
             raise ValueError(f"invalid gateway setting: {exc}") from None
 
 
-Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+class _Side(asyncio.Protocol):
+    """One end of a relayed connection: what it receives is written to its peer.
+
+    Protocol callbacks, not streams: a request costs two ``write`` calls and no task
+    switches. Flow control is end to end: when a side's write buffer fills, the peer
+    stops reading until it drains. EOF is propagated as a half-close.
+    """
+
+    def __init__(self, on_lost: Callable[[_Side], None] | None = None) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Side | None = None
+        self.eof = False
+        self.pending: list[bytes] = []
+        self._on_lost = on_lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def attach(self, peer: _Side) -> None:
+        """Pair with ``peer`` and hand it what arrived before the pairing."""
+        self.peer = peer
+        if self.pending and peer.transport is not None:
+            peer.transport.write(b"".join(self.pending))
+        self.pending.clear()
+        if self.eof:
+            self.eof = False
+            self.eof_received()
+        if self.transport is not None and self.transport.is_closing() and peer.transport is not None:
+            peer.transport.close()  # it answered and hung up before the pairing; close flushes
+
+    def data_received(self, data: bytes) -> None:
+        # Data can arrive before the pairing (Python 3.11 may even deliver it before
+        # pause_reading() in connection_made takes effect): keep it until attach().
+        if self.peer is None:
+            self.pending.append(data)
+        elif self.peer.transport is not None:
+            self.peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        peer = self.peer
+        if peer is not None and peer.transport is not None and not peer.transport.is_closing():
+            if peer.eof:
+                peer.transport.close()
+                return False
+            if peer.transport.can_write_eof():
+                peer.transport.write_eof()
+        return True  # keep the other direction open
+
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+        if self._on_lost is not None:
+            self._on_lost(self)
+
+    def close(self) -> None:
+        for side in (self, self.peer):
+            if side is not None and side.transport is not None:
+                side.transport.close()
 
 
 class Gateway:
@@ -86,36 +153,46 @@ class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self._rr = itertools.count()
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # connections still choosing an upstream
+        self._live: set[_Side] = set()  # client sides of accepted connections
 
     async def start(self) -> int:
         """Start listening; return the bound port (useful when ``port`` is 0)."""
         cfg = self.config
-        self._server = await asyncio.start_server(
-            self._handle, cfg.listen_host, cfg.port, reuse_address=True, backlog=1024
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._accept, cfg.listen_host, cfg.port, reuse_address=True, backlog=1024
         )
         port = int(self._server.sockets[0].getsockname()[1])
-        log.info(
-            "gateway listening on %s:%d -> %s:%d",
-            cfg.listen_host,
-            port,
-            cfg.upstream_host,
-            cfg.upstream_port,
-        )
+        log.info("gateway listening on %s:%d -> %s:%d", cfg.listen_host, port,
+                 cfg.upstream_host, cfg.upstream_port)
         return port
 
     async def close(self) -> None:
-        """Stop accepting, cancel live connections and wait for them to finish."""
+        """Stop accepting, close live connections and wait for pending attaches."""
         if self._server is not None:
             self._server.close()
-        tasks = list(self._tasks)
-        for task in tasks:
+        for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for side in list(self._live):
+            side.close()
+        self._live.clear()
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+    def _accept(self) -> _Side:
+        client = _ClientSide(self)
+        return client
+
+    def _attach(self, client: _Side) -> None:
+        """Called when a client connects: find an upstream in a task of its own."""
+        self._live.add(client)
+        task = asyncio.get_running_loop().create_task(self._connect_upstream(client))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _resolve(self) -> list[tuple[str, int]]:
         """Resolve the upstream name to a sorted, de-duplicated address list."""
@@ -128,10 +205,30 @@ class Gateway:
             return []
         return sorted({(str(info[4][0]), int(info[4][1])) for info in infos})
 
-    async def _connect(self) -> tuple[Conn | None, str]:
+    async def _connect_upstream(self, client: _Side) -> None:
+        """Connect ``client`` to an upstream (failover, re-resolve) or answer 503."""
+        try:
+            upstream, error = await self._connect(client)
+        except asyncio.CancelledError:
+            client.close()
+            return
+        if client.transport is None or client.transport.is_closing():
+            if upstream is not None:
+                upstream.close()
+            return
+        if upstream is None:
+            log.error("no upstream accepted the connection; answered 503",
+                      extra={"client": _peer(client.transport), "upstream": self._target(), "error": error})
+            self._reply_unavailable(client)
+            return
+        client.attach(upstream)
+        upstream.attach(client)
+        client.transport.resume_reading()
+
+    async def _connect(self, client: _Side) -> tuple[_Side | None, str]:
         """Connect to an upstream, failing over and re-resolving until the deadline.
 
-        Returns ``(connection, "")``, or ``(None, why)`` naming each address's last error.
+        Returns ``(upstream side, "")``, or ``(None, why)`` naming each address's last error.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.connect_timeout_s
@@ -144,11 +241,11 @@ class Gateway:
                 if remaining <= 0:
                     break
                 try:
-                    conn = await asyncio.wait_for(
-                        asyncio.open_connection(host, port),
+                    _, side = await asyncio.wait_for(
+                        loop.create_connection(_Side, host, port),
                         timeout=min(remaining, ATTEMPT_TIMEOUT_S),
                     )
-                    return conn, ""
+                    return side, ""
                 except TimeoutError:
                     errors.setdefault(f"{host}:{port}", "connect timed out")
                 except OSError as exc:
@@ -159,68 +256,13 @@ class Gateway:
                 return None, why or f"{self.config.upstream_host} did not resolve"
             await asyncio.sleep(min(self.config.retry_interval_s, remaining))
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve one client connection (registered so ``close`` can cancel it)."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await self._serve_client(reader, writer)
-        except asyncio.CancelledError:
-            # Shutdown. Finish normally: Python 3.11's start_server done-callback calls
-            # task.exception(), which would log a spurious error for a cancelled task.
-            pass
-        except Exception as exc:  # one broken connection must not kill the gateway
-            log.warning("connection error", extra={"client": _peer(writer), "error": repr(exc)})
-        finally:
-            writer.close()  # does not await, so a cancellation cannot skip it
-            if task is not None:
-                self._tasks.discard(task)
-
-    async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        """Relay the client to an upstream, or answer 503 when none accepts."""
-        upstream, error = await self._connect()
-        if upstream is None:
-            log.error(
-                "no upstream accepted the connection; answered 503",
-                extra={"client": _peer(writer), "upstream": self._target(), "error": error},
-            )
-            await self._reply_unavailable(reader, writer)
-            return
-        await self._relay(reader, writer, *upstream)
-
     def _target(self) -> str:
         """Return ``host:port`` of the configured upstream."""
         return f"{self.config.upstream_host}:{self.config.upstream_port}"
 
-    async def _relay(
-        self,
-        c_reader: asyncio.StreamReader,
-        c_writer: asyncio.StreamWriter,
-        u_reader: asyncio.StreamReader,
-        u_writer: asyncio.StreamWriter,
-    ) -> None:
-        """Copy bytes both ways until both directions end or one fails."""
-        up = asyncio.create_task(_pipe(c_reader, u_writer))
-        down = asyncio.create_task(_pipe(u_reader, c_writer))
-        try:
-            done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_EXCEPTION)
-            for finished in done:
-                exc = finished.exception()
-                if exc is not None and not isinstance(exc, ConnectionError):
-                    raise exc
-        finally:
-            u_writer.close()
-            for pipe in (up, down):
-                pipe.cancel()
-            await asyncio.gather(up, down, return_exceptions=True)
-
-    async def _reply_unavailable(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        """Send a minimal HTTP 503 and close gracefully (drain the request first)."""
+    def _reply_unavailable(self, client: _Side) -> None:
+        """Send a minimal HTTP 503, half-close, and close after a short linger (so the
+        client's unread request does not turn the close into a RST that eats the reply)."""
         body = json.dumps(
             {
                 "ready": False,
@@ -236,30 +278,33 @@ class Gateway:
             f"Content-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n"
         ).encode()
-        with contextlib.suppress(OSError, ConnectionError):
-            writer.write(head + body)
-            await writer.drain()
-            if writer.can_write_eof():
-                writer.write_eof()
-            # Read what the client sent so closing does not turn into a RST
-            # that could destroy the response before the client reads it.
-            async with asyncio.timeout(LINGER_S):
-                while await reader.read(CHUNK):
-                    pass
+        transport = client.transport
+        assert transport is not None
+        with contextlib.suppress(OSError, ConnectionError, RuntimeError):
+            transport.write(head + body)
+            if transport.can_write_eof():
+                transport.write_eof()
+            transport.resume_reading()  # read (and drop) what the client still sends
+        asyncio.get_running_loop().call_later(LINGER_S, transport.close)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy ``reader`` to ``writer``; on EOF half-close the writer."""
-    while data := await reader.read(CHUNK):
-        writer.write(data)
-        await writer.drain()
-    if writer.can_write_eof() and not writer.is_closing():
-        writer.write_eof()
+class _ClientSide(_Side):
+    """The accepted side: holds reading until an upstream is attached."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__(on_lost=gateway._live.discard)
+        self._gateway = gateway
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        transport.pause_reading()  # type: ignore[attr-defined]
+        self._gateway._attach(self)
 
 
-def _peer(writer: asyncio.StreamWriter) -> str:
+
+def _peer(transport: asyncio.BaseTransport) -> str:
     """Return the client's ``host:port`` for logs."""
-    peer = writer.get_extra_info("peername")
+    peer = transport.get_extra_info("peername")
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
 

@@ -215,9 +215,9 @@ def test_close_cancels_live_connections_without_leaking_tasks() -> None:
         writer.write(b"hello")
         await writer.drain()
         await asyncio.sleep(0.1)
-        assert len(gateway._tasks) == 1
+        assert len(gateway._live) == 1
         await gateway.close()
-        assert gateway._tasks == set()
+        assert gateway._live == set() and gateway._tasks == set()
         assert await read_all(reader, timeout=2) == b"", "client sees the connection closed"
         writer.close()
         hold.set()
