@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .cli_common import JSON, handled, sandbox_from_env
@@ -45,7 +46,7 @@ def fault_describe(fault_id: str, as_json: bool = JSON) -> None:
     console.print(f"[bold]{f.id}[/] ({f.incident_class}, {f.severity}): {f.title}\n{f.breaks}\n")
     console.print("[bold]signals[/]")
     for s in f.signals:
-        console.print(f"  - [{s.kind}] {s.what}")
+        console.print(f"  - {escape('[' + s.kind + ']')} {escape(s.what)}")
     console.print(f"[bold]inject[/]: {f.inject.name} {f.inject.args or ''}")
     console.print("[bold]steady state[/]: " + ", ".join(f"{p.name} {p.args or ''}".strip() for p in f.steady_state))
     console.print(f"[bold]remediation[/]: {f.remediation}\n[bold]heal[/]: {f.heal.name}")

@@ -23,10 +23,16 @@ class DockerData:
     # --- state ------------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any]:
         gateway = self._gateway()
-        code, out = engine.exec_text(gateway, ["cat", STATE_PATH])
+        code, out = engine.exec_text(gateway, ["cat", STATE_PATH], expect_output=True)
         if code != 0:
             return {"version": 1, "revisions": [], "faults": {}}
-        state = json.loads(out)
+        try:
+            state = json.loads(out)
+        except ValueError as e:
+            raise InfrastructureError(
+                f"the sandbox state in {STATE_PATH} is unreadable ({e})",
+                fix="retry; if it persists, `labkit sandbox reset`",
+            ) from e
         state.setdefault("faults", {})
         return state
 
@@ -57,7 +63,7 @@ class DockerData:
 
     def _names(self, folder: str) -> list[str]:
         """Entries of a data-volume folder (cheap: no Python start-up in the container)."""
-        code, out = engine.exec_text(self._gateway(), ["ls", "-1", folder])
+        code, out = engine.exec_text(self._gateway(), ["ls", "-1", folder], expect_output=True)
         if code != 0:
             raise InfrastructureError(f"could not list {folder} in the data volume: {out[-200:]}")
         return sorted(n for n in out.split() if n and not n.startswith("."))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -127,13 +128,22 @@ def published_port(container: Container, container_port: int) -> int | None:
     return None
 
 
-def exec_text(container: Container, cmd: list[str]) -> tuple[int, str]:
-    """Run ``cmd`` in a running container; returns exit code and combined output."""
-    try:
-        result = container.exec_run(cmd, demux=False)
-    except DockerException as e:
-        raise InfrastructureError(f"exec in {container.name} failed: {_short(e)}") from e
-    return result.exit_code, (result.output or b"").decode(errors="replace")
+def exec_text(container: Container, cmd: list[str], expect_output: bool = False) -> tuple[int, str]:
+    """Run ``cmd`` in a running container; returns exit code and combined output.
+
+    With ``expect_output``, an empty successful answer is retried: under load the engine
+    can lose the output of a process that exits before the attach completes.
+    """
+    for attempt in range(4 if expect_output else 1):
+        try:
+            result = container.exec_run(cmd, demux=False)
+        except DockerException as e:
+            raise InfrastructureError(f"exec in {container.name} failed: {_short(e)}") from e
+        out = (result.output or b"").decode(errors="replace")
+        if result.exit_code != 0 or out.strip() or not expect_output:
+            return result.exit_code, out
+        time.sleep(0.05 * (attempt + 1))
+    return result.exit_code, out
 
 
 def write_file(container: Container, path: str, payload: dict[str, Any]) -> None:

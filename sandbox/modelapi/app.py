@@ -86,7 +86,7 @@ DEFECTS = ("crash-on-start", "http-500")
 DRIFT_WINDOW = 200
 MAX_K = 50
 RETRY_INTERVAL_S = 1.0
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.0)
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _REASON_CODES = {
     "missing": "index-missing",

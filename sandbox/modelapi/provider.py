@@ -22,6 +22,7 @@ changes the mode at run time. ``GET /healthz`` is liveness. Port: ``PORT``
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 import os
 from collections.abc import Mapping
@@ -157,6 +158,10 @@ class ModeRequest(BaseModel):
     delay_s: float | None = Field(default=None, ge=0, le=60)
 
 
+#: Unknown candidate ids make the provider re-read the corpora, at most this often.
+TITLES_RELOAD_S = 1.0
+
+
 def load_titles(corpus_dir: Path) -> dict[str, set[str]]:
     """Map doc id to the word set of its title and incident class, for all snapshots."""
     words: dict[str, set[str]] = {}
@@ -193,6 +198,7 @@ def create_provider_app(config: ProviderConfig | None = None) -> FastAPI:
     app.state.mode = config.mode
     app.state.delay_s = config.delay_s
     app.state.titles = load_titles(config.data_dir / "corpus")
+    app.state.titles_loaded_at = time.monotonic()
     log.info(
         "provider starting (mode %s, delay %.2fs, %d titles)",
         config.mode,
@@ -213,6 +219,11 @@ def create_provider_app(config: ProviderConfig | None = None) -> FastAPI:
             return JSONResponse({"error": "provider unavailable (mode=error)"}, status_code=503)
         if state.mode == "slow":
             await asyncio.sleep(state.delay_s)
+        if any(c not in state.titles for c in body.candidates) and (
+            time.monotonic() - state.titles_loaded_at > TITLES_RELOAD_S
+        ):  # a snapshot added since start (new docs): read the corpora again
+            state.titles = load_titles(config.data_dir / "corpus")
+            state.titles_loaded_at = time.monotonic()
         ranked = rank(body.query, body.candidates, state.titles)
         return JSONResponse(
             {
