@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .cli_common import JSON, handled, print_json, sandbox_from_env
 from .cli_cluster import cluster_app
+from .cli_course import course_app
 from .cli_fault import fault_app
 from .cli_plan import plan
 from .settings import Settings
@@ -32,6 +33,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(images_app, name="images")
 app.add_typer(fault_app, name="fault")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(course_app, name="course")
 app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities, KPIs.")(plan)
 
 console = Console()
@@ -204,3 +206,24 @@ def demo() -> None:
 
 def main() -> None:  # pragma: no cover - console script
     app()
+
+
+@app.command("report")
+@handled
+def report(
+    course: str = typer.Option("labs", help="The nbgrader course root."),
+    as_json: bool = JSON,
+) -> None:
+    """Skills matrix (1-4 per capability) and KPIs per trainee, read off the gradebook."""
+    import os
+    from pathlib import Path
+
+    from graders.report import build_report
+
+    root = Path(course)
+    if not (root / "gradebook.db").exists() and not os.environ.get("LABKIT_GRADEBOOK_URL"):
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"no gradebook in {root}; grade a lab first (`labkit course grade LAB`)")
+    result = build_report(root, db_url=os.environ.get("LABKIT_GRADEBOOK_URL") or None)
+    print(result.to_json() if as_json else result.to_markdown())

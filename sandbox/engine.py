@@ -164,7 +164,17 @@ def ensure_network(client: docker.DockerClient, name: str, labels_: dict[str, st
                 f"a network named {name} exists but was not made by labkit",
                 fix="choose another LABKIT_SANDBOX_ID; the kit never touches foreign objects",
             )
-        client.networks.create(name, driver="bridge", labels=labels_, check_duplicate=True)
+        try:
+            client.networks.create(name, driver="bridge", labels=labels_, check_duplicate=True)
+        except APIError as e:
+            if "address pool" in str(e):
+                raise InfrastructureError(
+                    f"Docker has no free address pool for network {name}"
+                    f" ({len(client.networks.list())} networks exist)",
+                    fix="remove sandboxes you no longer use (`labkit sandbox down`), or start dockerd"
+                    " with --default-address-pool base=172.17.0.0/12,size=24",
+                ) from e
+            raise InfrastructureError(f"could not create network {name}: {_short(e)}") from e
 
 
 def ensure_volume(client: docker.DockerClient, name: str, labels_: dict[str, str]) -> None:

@@ -98,6 +98,10 @@ def serving_latest_snapshot(sb: Sandbox) -> Probe:
 
 @probe("recall-at-least")
 def recall_at_least(sb: Sandbox, k: int = 5, threshold: float = 0.85) -> Probe:
+    r = sb.readiness()
+    if not r.ready:
+        return Probe("recall-at-least", False, f"not ready: {r.reason} {r.detail}".strip(),
+                     f"recall@{k} >= {threshold}", "make a revision serve first (sb.status())")
     try:
         report = sb.evaluate(k)
     except LabkitError as e:
@@ -142,6 +146,10 @@ def run_load(sb: Sandbox, requests: int = 120, concurrency: int = 4) -> dict[str
 
 @probe("p95-within-slo")
 def p95_within_slo(sb: Sandbox, slo_ms: float = 300.0, requests: int = 120, concurrency: int = 4) -> Probe:
+    r = sb.readiness()
+    if not r.ready:
+        return Probe("p95-within-slo", False, f"not ready: {r.reason} {r.detail}".strip(),
+                     f"p95 <= {slo_ms:.0f} ms", "make a revision serve first (sb.status())")
     load = run_load(sb, requests, concurrency)
     ok = load["p95_ms"] <= slo_ms and load["errors"] == 0
     return Probe("p95-within-slo", ok,
