@@ -1,0 +1,119 @@
+"""Helpers of the notebook proofs, shared by ``conftest.py``, the tests and the benchmark.
+
+Knobs (environment): ``LABKIT_TEST_JOBS`` (parallel autogrades / nbval runs, default 2),
+``LABKIT_TEST_GRADE_TIMEOUT`` (seconds per submission, default 420),
+``LABKIT_TEST_NBVAL_TIMEOUT`` (seconds per notebook, default 420).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from wrong_submissions import WRONG, make_wrong
+
+from graders.course import Course, add_student, submit
+from graders.course_grade import GradeOutcome, run_with_timeout, teardown
+from sandbox.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+LABS_DIR = REPO / "labs"
+JOBS = int(os.environ.get("LABKIT_TEST_JOBS", "2"))
+GRADE_TIMEOUT = float(os.environ.get("LABKIT_TEST_GRADE_TIMEOUT", "420"))
+NBVAL_TIMEOUT = float(os.environ.get("LABKIT_TEST_NBVAL_TIMEOUT", "420"))
+ROLES = ("solution", "wrong", "blank")
+TIMINGS: dict[str, float] = {}
+"""Seconds of each autograde / nbval run of the session (printed in the terminal summary)."""
+IGNORE = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__", ".pytest_cache")
+
+
+def discover_labs() -> list[str]:
+    """Labs present in the repository: ``labs/source/<lab>/<lab>.ipynb``."""
+    source = LABS_DIR / "source"
+    if not source.is_dir():
+        return []
+    return sorted(d.name for d in source.iterdir() if (d / f"{d.name}.ipynb").is_file())
+
+
+LABS = discover_labs()
+
+
+def copy_course(dest: Path, labs: list[str] | None = None) -> Course:
+    """A course at ``dest`` with the repo's config and (some of) its lab sources."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(LABS_DIR / "nbgrader_config.py", dest / "nbgrader_config.py")
+    (dest / "source").mkdir(exist_ok=True)
+    for lab in LABS if labs is None else labs:
+        shutil.copytree(LABS_DIR / "source" / lab, dest / "source" / lab, ignore=IGNORE)
+    return Course(dest.resolve())
+
+
+@dataclass
+class LabWork:
+    """Results of autograding and nbval runs, keyed by lab (and role)."""
+
+    grades: dict[tuple[str, str], GradeOutcome] = field(default_factory=dict)
+    nbval: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+    problems: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def outcome(self, lab: str, role: str) -> GradeOutcome:
+        """The graded outcome, or a test failure saying why there is none."""
+        if (lab, role) in self.problems:
+            pytest.fail(f"{lab} {role}: {self.problems[(lab, role)]}", pytrace=False)
+        if (lab, role) not in self.grades:
+            pytest.fail(f"{lab} {role} was not graded in this session", pytrace=False)
+        return self.grades[(lab, role)]
+
+
+def submission(course: Course, lab: str, role: str, scratch: Path) -> Path:
+    """The notebook a role submits: the source, the released blank, or the wrong one."""
+    source = course.root / "source" / lab / f"{lab}.ipynb"
+    if role == "solution":
+        return source
+    if role == "blank":
+        release = course.root / "release" / lab / f"{lab}.ipynb"
+        if not release.is_file():
+            raise FileNotFoundError(f"no released notebook {release}: generate_assignment failed")
+        return release
+    if lab not in WRONG:
+        raise KeyError(f"no wrong submission for {lab}: add one to tests/notebooks/wrong_submissions.py")
+    return make_wrong(source, WRONG[lab], scratch / lab / f"{lab}.ipynb")
+
+
+def submit_roles(course: Course, labs: list[str], scratch: Path, work: LabWork) -> list[tuple[str, str]]:
+    """Submit every role of every lab; returns the (lab, role) pairs ready to grade."""
+    for role in ROLES:
+        add_student(course, role)  # up front: parallel nbgrader runs must not race to create them
+    ready = []
+    for role in ROLES:
+        for lab in labs:
+            try:
+                submit(course, lab, submission(course, lab, role, scratch), role)
+                ready.append((lab, role))
+            except (KeyError, FileNotFoundError) as e:
+                work.problems[(lab, role)] = str(e).strip("'\"")
+    return ready
+
+
+def run_nbval(lab: str, scratch: Path, timeout_s: float = NBVAL_TIMEOUT) -> tuple[int | None, str]:
+    """``pytest --nbval-lax`` on a copy of the lab's source folder, on a sandbox of its own
+    that is torn down afterwards; (exit status or None on timeout, output)."""
+    folder = scratch / "nbval" / lab
+    shutil.copytree(LABS_DIR / "source" / lab, folder, ignore=IGNORE, dirs_exist_ok=True)
+    sandbox_id = f"nbval-{lab[:20]}-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "LABKIT_SANDBOX_ID": sandbox_id}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=240", "-p",
+           "no:cacheprovider", "-q", f"{lab}.ipynb"]
+    log = folder.parent / f"{lab}.log"
+    try:
+        with log.open("w", encoding="utf-8") as out:
+            code = run_with_timeout(cmd, folder, env, timeout_s, out)
+    finally:
+        teardown(sandbox_id, Settings.from_env())
+    return code, log.read_text(encoding="utf-8", errors="replace")

@@ -1,0 +1,231 @@
+"""The course's CI proofs: every lab generates; the instructor solution autogrades to full
+autograded points, the released blank to 0 without hanging, a wrong submission to partial
+credit with the expected grade cells failing; ``--jobs 2`` and ``--jobs 1`` agree; a hanging
+or crashing submission is cut off and scored 0 without blocking the others.
+
+All of it in a copy of the course (``conftest.course``), never in the repository's ``labs/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from fixture_lab import LAB as FIXTURE
+from fixture_lab import variant
+from nbhelpers import LABS, LABS_DIR, copy_course
+from typer.testing import CliRunner
+from wrong_submissions import WRONG, make_wrong
+
+from graders.course import Course, add_student, submit
+from graders.course_grade import grade, grading_sandbox_id
+from sandbox import labels
+from sandbox.cli_course import course_app
+from sandbox.errors import InvalidInput, UnknownChoice
+
+
+# --- fast: the configuration, the course object, the CLI -------------------------------------
+
+
+def _config(root: Path, env: dict[str, str] | None = None):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    old = dict(os.environ)
+    os.environ.pop("LABKIT_GRADEBOOK_URL", None)
+    os.environ.update(env or {})
+    try:
+        return PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def test_config_is_relative_to_its_folder_and_names_graders_by_string(tmp_path):
+    copy_course(tmp_path / "labs", labs=[])
+    c = _config(tmp_path / "labs")
+    root = (tmp_path / "labs").resolve()
+    assert c.CourseDirectory.root == str(root) and c.CourseDirectory.course_id == "labkit"
+    assert c.CourseDirectory.db_url == f"sqlite:///{root / 'gradebook.db'}"
+    assert c.Exchange.root == str(root / "exchange")
+    assert c.LiveStateGrader.source_root == str(root / "source")
+    assert c.Execute.timeout >= 120 and c.Execute.startup_timeout >= 60
+    assert "raise NotImplementedError()" in c.ClearSolutions.code_stub["python"]
+    chain = c.Autograde.autograde_preprocessors
+    assert all(isinstance(p, str) for p in chain), "classes named by string: config loads without graders"
+    execute = chain.index("nbgrader.preprocessors.Execute")
+    assert chain[execute - 1] == "graders.preprocessor.ForeignSnapshot"
+    assert chain[execute + 1] == "graders.preprocessor.LiveStateGrader"
+    assert chain.index("nbgrader.preprocessors.SaveAutoGrades") > execute + 1
+
+
+def test_gradebook_url_switches_to_postgresql_by_environment(tmp_path):
+    url = "postgresql+psycopg2://labkit:secret@db.example.edu/labkit"
+    c = _config(LABS_DIR, {"LABKIT_GRADEBOOK_URL": url})
+    assert c.CourseDirectory.db_url == url
+
+
+def test_unknown_lab_and_student_name_the_valid_ones(fixture_course: Course, tmp_path):
+    with pytest.raises(UnknownChoice, match=f"valid: {FIXTURE}"):
+        fixture_course.require_lab("lab99-nope")
+    nb = fixture_course.root / "source" / FIXTURE / f"{FIXTURE}.ipynb"
+    course = copy_course(tmp_path / "labs", labs=[])
+    (course.root / "source" / FIXTURE).mkdir(parents=True)
+    nbformat.write(nbformat.read(str(nb), as_version=4), str(course.root / "source" / FIXTURE / "x.ipynb"))
+    with pytest.raises(InvalidInput, match="no submissions"):
+        course.require_students(FIXTURE)
+    submit(course, FIXTURE, nb, "alice")
+    assert (course.root / "submitted" / "alice" / FIXTURE / "x.ipynb").is_file()
+    assert "UTC" in (course.root / "submitted" / "alice" / FIXTURE / "timestamp.txt").read_text()
+    with pytest.raises(UnknownChoice, match="valid: alice"):
+        course.require_students(FIXTURE, "bob")
+    with pytest.raises(InvalidInput, match="student id"):
+        submit(course, FIXTURE, nb, "bad name")
+
+
+def test_grading_sandbox_ids_are_unique_and_dns_safe():
+    ids = {grading_sandbox_id("Jean-Luc Picard, the very long student name of the cohort") for _ in range(50)}
+    assert len(ids) == 50
+    assert all(i.startswith("grade-") and len(i) <= 40 and i == i.lower() and " " not in i for i in ids)
+
+
+def test_cli_students_submit_export_and_bad_lab(fixture_course: Course, tmp_path):
+    root_dir = tmp_path / "labs"
+    shutil.copytree(fixture_course.root, root_dir, ignore=shutil.ignore_patterns("submitted", "autograded"))
+    src = root_dir / "source" / FIXTURE / f"{FIXTURE}.ipynb"
+    runner = CliRunner()
+    root = ["--root", str(root_dir)]
+    for args in (["students", "add", "alice", "--first", "Alice", "--last", "A", *root],
+                 ["submit", FIXTURE, str(src), "--student", "alice", *root], ["export", *root]):
+        result = runner.invoke(course_app, args)
+        assert result.exit_code == 0, f"{args}: {result.output}"
+    assert (root_dir / "submitted" / "alice" / FIXTURE / f"{FIXTURE}.ipynb").is_file()
+    assert "alice" in (root_dir / "reports" / "grades.csv").read_text()
+    bad = runner.invoke(course_app, ["grade", "lab99-nope", *root])
+    assert bad.exit_code == 2 and "valid: " + FIXTURE in bad.output
+
+
+# --- every lab: generate_assignment ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_generate_assignment(lab: str, course: Course, generated):
+    release = course.root / "release" / lab / f"{lab}.ipynb"
+    assert f"processing assignment '{lab}'" not in generated.output, generated.tail()
+    assert release.is_file(), f"generate_assignment made no {release}: {generated.tail()}"
+    text = release.read_text(encoding="utf-8")
+    assert "### BEGIN SOLUTION" not in text and "### BEGIN HIDDEN TESTS" not in text
+
+
+# --- every lab: the three submissions, graded against live sandboxes -------------------------
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.lab_grades
+@pytest.mark.parametrize("lab", LABS)
+def test_solution_earns_full_autograded_points(lab: str, lab_work):
+    o = lab_work.outcome(lab, "solution")
+    assert o.status == "graded", f"{o.status}: {o.cause} (log {o.log})"
+    assert o.max_score > 0, "the lab has no autograded points"
+    assert o.score == o.max_score, f"{o.score:g}/{o.max_score:g}; failed: {o.failed_cells} (log {o.log})"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.lab_grades
+@pytest.mark.parametrize("lab", LABS)
+def test_blank_release_scores_zero_without_hanging(lab: str, lab_work):
+    o = lab_work.outcome(lab, "blank")
+    assert o.status == "graded", f"{o.status}: {o.cause} (log {o.log})"
+    earning = sorted(set(_grade_ids(lab)) - set(o.failed_cells))
+    assert o.score == 0, f"blank scored {o.score:g}/{o.max_score:g}; cells earning points: {earning} (log {o.log})"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.lab_grades
+@pytest.mark.parametrize("lab", LABS)
+def test_wrong_submission_gets_partial_credit(lab: str, lab_work):
+    spec = WRONG.get(lab)
+    assert spec, f"no wrong submission for {lab}: add one to tests/notebooks/wrong_submissions.py"
+    o = lab_work.outcome(lab, "wrong")
+    assert o.status == "graded", f"{o.status}: {o.cause} (log {o.log})"
+    assert 0 < o.score < o.max_score, f"{spec.why}: scored {o.score:g}/{o.max_score:g}, failed {o.failed_cells}"
+    assert spec.failing <= set(o.failed_cells), f"expected {sorted(spec.failing)} to fail; failed {o.failed_cells}"
+    assert not spec.passing & set(o.failed_cells), f"expected {sorted(spec.passing)} to pass; failed {o.failed_cells}"
+
+
+def _grade_ids(lab: str) -> list[str]:
+    """Grade ids of the lab's autograded test cells (code, grade, not solution)."""
+    nb = nbformat.read(str(LABS_DIR / "source" / lab / f"{lab}.ipynb"), as_version=4)
+    meta = [(c.cell_type, c.metadata.get("nbgrader", {})) for c in nb.cells]
+    return [m["grade_id"] for kind, m in meta if kind == "code" and m.get("grade") and not m.get("solution")]
+
+
+# --- parallel grading ----------------------------------------------------------------------------
+
+
+def _jobs_lab() -> str:
+    """The fixture lab (cheap: the per-lab proofs already grade every real lab in parallel);
+    ``LABKIT_TEST_JOBS_LAB=<lab>`` runs this proof on a real lab (4 autogrades of it)."""
+    return os.environ.get("LABKIT_TEST_JOBS_LAB") or FIXTURE
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_jobs_2_gives_the_same_scores_as_jobs_1(tmp_path, docker_client, images_built, fixture_course):
+    lab = _jobs_lab()
+    if lab == FIXTURE:
+        course = copy_course(tmp_path / "labs", labs=[])
+        (course.root / "source" / lab).mkdir(parents=True)
+        src = fixture_course.root / "source" / lab / f"{lab}.ipynb"
+        (course.root / "source" / lab / f"{lab}.ipynb").write_bytes(src.read_bytes())
+    else:
+        course = copy_course(tmp_path / "labs", labs=[lab])
+    course.nbgrader("generate_assignment", lab, "--create", "--force")
+    source = course.root / "source" / lab / f"{lab}.ipynb"
+    submit(course, lab, source, "first")
+    submit(course, lab, make_wrong(source, WRONG[lab], tmp_path / "wrong.ipynb"), "second")
+    two = grade(course, lab, jobs=2, timeout_s=600)
+    one = grade(course, lab, jobs=1, timeout_s=600)
+    assert [o.status for o in two.outcomes + one.outcomes] == ["graded"] * 4
+    assert two.scores() == one.scores(), f"--jobs 2 {two.scores()} != --jobs 1 {one.scores()}"
+    assert {o.student: o.failed_cells for o in two.outcomes} == {o.student: o.failed_cells for o in one.outcomes}
+    assert two.scores()["first"][0] > two.scores()["second"][0]
+    ids = {o.sandbox_id for o in two.outcomes + one.outcomes}
+    assert len(ids) == 4, "every run had a sandbox of its own"
+    _assert_torn_down(docker_client, ids)
+
+
+# --- hanging and crashing submissions ---------------------------------------------------------
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_hanging_and_crashing_submissions_are_cut_off_and_scored_zero(fixture_course: Course, docker_client,
+                                                                      images_built):
+    course, lab = fixture_course, FIXTURE
+    add_student(course, "hangs")
+    submit(course, lab, variant(course.root, "hang", "import time\ntime.sleep(3600)"), "hangs")
+    submit(course, lab, variant(course.root, "crash", "import os\nos._exit(3)"), "crashes")
+    submit(course, lab, course.root / "source" / lab / f"{lab}.ipynb", "works")
+    run = grade(course, lab, ["hangs", "crashes", "works"], jobs=2, timeout_s=30)
+    by = {o.student: o for o in run.outcomes}
+    assert by["hangs"].status == "timeout" and by["hangs"].score == 0 and 29 <= by["hangs"].seconds < 60
+    assert by["crashes"].status == "crashed" and by["crashes"].score == 0 and "died" in by["crashes"].cause
+    assert by["works"].status == "graded" and by["works"].score == by["works"].max_score == 3
+    with course.gradebook() as gb:
+        for student in ("hangs", "crashes"):
+            nb = gb.find_submission(lab, student).notebooks[0]
+            assert [g.auto_score for g in nb.grades] == [0.0, 0.0]
+            assert all("not graded" in (c.auto_comment or "") for c in nb.comments)
+    _assert_torn_down(docker_client, {o.sandbox_id for o in run.outcomes})
+
+
+def _assert_torn_down(client, sandbox_ids: set[str]) -> None:
+    left = [c.name for c in client.containers.list(all=True, filters=labels.docker_filters())
+            if c.labels.get(labels.SANDBOX) in sandbox_ids]
+    assert not left, f"grading sandboxes left behind: {left}"

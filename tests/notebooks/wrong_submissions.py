@@ -1,0 +1,179 @@
+"""One deliberately wrong submission per lab, and the grade cells it must fail.
+
+A wrong submission is the instructor solution with some solution cells (named by their
+``grade_id``) replaced by plausible but wrong code. Graded, it must earn partial credit
+(0 < score < max) and the grade cells in ``failing`` must be among those that lost points.
+A lab in ``labs/source`` without an entry here fails ``test_wrong_submission_partial_credit``
+with a message saying to add one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+
+@dataclass(frozen=True)
+class WrongSubmission:
+    """Which solution cells to replace with what, and which grade cells must then fail."""
+
+    replace: dict[str, str]
+    """``grade_id`` of a solution cell -> the wrong code that replaces its whole source."""
+
+    failing: frozenset[str]
+    """``grade_id`` of grade cells that must lose points."""
+
+    why: str = ""
+    """The mistake a trainee would make, in one line."""
+
+    passing: frozenset[str] = field(default_factory=frozenset)
+    """``grade_id`` of grade cells that must keep full points (optional, documents intent)."""
+
+
+WRONG: dict[str, WrongSubmission] = {
+    "lab00-fixture": WrongSubmission(
+        replace={"task-deploy": "sb.deploy(model='v2', index='2026-11-01')"},
+        failing=frozenset({"check-serving"}),
+        passing=frozenset({"check-ready"}),
+        why="deploys v2 instead of v1: the service is ready but serves the wrong model",
+    ),
+    "lab01-first-deploy": WrongSubmission(
+        replace={"task-deploy": (
+            'rev = sb.deploy(model="v2", index="2026-11-01", change_cause="OPS-101: first deploy, newest model")\n'
+            'print(rev.number, rev.spec.model, rev.spec.index)')},
+        failing=frozenset({"check-serving-v1"}),
+        passing=frozenset({"check-ready"}),
+        why="deploys the newest model (v2) instead of the v1 the ticket asks for",
+    ),
+    "lab02-probes-slos": WrongSubmission(
+        replace={"task-undo-defect": (
+            "# the old revision still serves, so the failed candidate can stay in the history\n"
+            "print(sb.status().rollout)")},
+        failing=frozenset({"check-rollout-complete"}),
+        passing=frozenset({"check-defect-held"}),
+        why="sees the failed candidate held but never undoes it: the latest rollout stays failed",
+    ),
+    "lab03-new-index": WrongSubmission(
+        replace={
+            "task-canary": (
+                'cand = sb.deploy(model="v2", index="2026-11-01",\n'
+                '                 change_cause="CHG-0342: model v2 on the 2026-11-01 index")\n'
+                "candidate = sb.evaluate(k=5)\n"
+                'print(candidate.summary())'),
+            "task-ship": 'print(sb.version()["index"])',
+        },
+        failing=frozenset({"check-candidate-serving"}),
+        passing=frozenset({"check-fresh-recall"}),
+        why="ships v2 on the prebuilt 2026-11-01 index, not the index the change approved, no canary",
+    ),
+    "lab04-incident-triage": WrongSubmission(
+        replace={"task-mitigate": (
+            'fix = sb.deploy(top_k="5", change_cause="fix default k")\n'
+            'print(fix.number, fix.spec.config)')},
+        failing=frozenset({"check-rolled-back"}),
+        passing=frozenset({"check-healed"}),
+        why="fixes forward with a new config instead of rolling back the last change",
+    ),
+    "lab05-bad-rollout": WrongSubmission(
+        replace={"task-fix-forward": 'print("no time for the hotfix: rolling back straight away")'},
+        failing=frozenset({"check-held"}),
+        passing=frozenset({"check-rolled-back", "check-serving-good"}),
+        why="rolls back correctly but skips the supervised fix-forward attempt the lab asks for",
+    ),
+    "lab06-stale-index-lineage": WrongSubmission(
+        replace={"task-redeploy": (
+            "rb = sb.rollback()   # undo the hotfix\n"
+            'print(rb.number, rb.spec.index)')},
+        failing=frozenset({"check-fresh-corpus", "check-fresh-recall"}),
+        passing=frozenset({"check-lineage"}),
+        why="reflex rollback: undoes the untraceable hotfix but lands on Monday's stale index",
+    ),
+    "lab07-drift-alerting": WrongSubmission(
+        replace={
+            "task-threshold": (
+                "THRESHOLD, MIN_QUERIES = 0.9, 100   # high enough to never page by mistake\n"
+                "st = sb.state()\n"
+                'st.setdefault("alerts", {})["query-drift"] = {"threshold": THRESHOLD, "min_queries": MIN_QUERIES}\n'
+                "sb.save_state(st)"),
+            "task-resolve": 'replay("baseline", 200)\nprint(window_state())',
+        },
+        failing=frozenset({"check-alert-tuned"}),
+        passing=frozenset({"check-resolved"}),
+        why="stores a threshold above the drifted level: quiet on baseline but never fires on drift",
+    ),
+    "lab08-poisoned-corpus": WrongSubmission(
+        replace={
+            "task-quarantine": 'print("contained by the rollback; nothing else to do")',
+            "task-release": 'print("not releasing the update")',
+        },
+        failing=frozenset({"check-quarantine", "check-clean-release"}),
+        passing=frozenset({"check-contained", "check-lineage"}),
+        why="contains by rolling back but never quarantines the document nor releases the clean update",
+    ),
+    "lab09-provider-outage": WrongSubmission(
+        replace={"task-timeout": (
+            'sb.deploy(provider_timeout_s="0.4",\n'
+            '          change_cause="INC-0909: provider timeout 500 -> 400 ms (a bit less)")')},
+        failing=frozenset({"check-p95-degraded"}),
+        passing=frozenset({"check-config-restored"}),
+        why="reverts the tweak but trims the provider timeout without a budget: p95 stays over the SLO",
+    ),
+    "lab10-capacity": WrongSubmission(
+        replace={"task-ship": (
+            "# one replica held the SLO in the load test, so ship nothing more\n"
+            "final = timed_load(sb, requests=120, concurrency=4)\n"
+            "print(final)")},
+        failing=frozenset({"check-n-plus-one"}),
+        why="sizes the replica correctly but runs N instead of N+1: no headroom for a lost replica",
+    ),
+    "lab12-game-day": WrongSubmission(
+        replace={"task-gd2-mitigate": (
+            'log("gd-2", "note", "escalated to provider support sev2; waiting for the vendor")')},
+        failing=frozenset({"check-gd2"}),
+        passing=frozenset({"check-gd1"}),
+        why="handles gd-1 but only escalates gd-2: the slow provider keeps p95 over the SLO",
+    ),
+    "lab11-governed-release": WrongSubmission(
+        replace={"task-release": (
+            "sb.rollback()   # latency looked noisy: call the release off\n"
+            'print(sb.version()["index"])')},
+        failing=frozenset({"check-release-serving", "check-lineage"}),
+        passing=frozenset({"check-rollout"}),
+        why="calls an approved release off on noise, leaving the untraceable hotfix index serving",
+    ),
+    "lab13-capstone": WrongSubmission(
+        replace={
+            "task-mitigate": (
+                'rev = sb.deploy(index="2026-10-01", change_cause="INC-1301: last month\'s index loads fine")\n'
+                'log("capstone", "mitigated", f"rev {rev.number} serving 2026-10-01")'),
+            "task-verify": "after = dashboard(sb)",
+        },
+        failing=frozenset({"check-recall"}),
+        passing=frozenset({"check-ready", "check-rollout"}),
+        why="restores readiness with last month's index instead of rebuilding: ready but stale answers",
+    ),
+}
+
+
+def make_wrong(source: Path, spec: WrongSubmission, dest: Path) -> Path:
+    """Write ``source`` with the cells of ``spec.replace`` swapped to ``dest``.
+
+    Raises ``KeyError`` naming the grade ids that the notebook does not have (a stale spec).
+    """
+    nb = nbformat.read(str(source), as_version=4)
+    seen = set()
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in spec.replace:
+            cell.source = spec.replace[grade_id]
+            if cell.cell_type == "code":
+                cell.outputs = []
+            seen.add(grade_id)
+    missing = sorted(set(spec.replace) - seen)
+    if missing:
+        raise KeyError(f"{source.name} has no solution cells {missing}; update wrong_submissions.py")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(dest))
+    return dest
