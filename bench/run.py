@@ -252,10 +252,8 @@ def _wait_port(url: str, timeout: float = 30) -> None:
 # --- faults --------------------------------------------------------------------------------
 def bench_faults(results: dict[str, Any]) -> None:
     """Per fault: inject-to-detectable and remediation-to-healthy (steady state holds)."""
-    sys.path.insert(0, str(ROOT / "tests" / "integration" / "docker"))
-    from test_faults import REMEDIATIONS  # the intended remediation of each fault
-
     from sandbox.faults import heal, inject, probe_steady_state
+    from sandbox.faults.remediations import REMEDIATIONS
 
     client = engine.connect_engine()
     figures = {}

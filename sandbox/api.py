@@ -198,9 +198,15 @@ class Sandbox(abc.ABC):
     def indexes(self) -> list[dict[str, Any]]:
         """Index artifacts available to deploys (their manifests)."""
 
-    @abc.abstractmethod
     def build_index(self, model: str, corpus: str, name: str | None = None) -> dict[str, Any]:
-        """Build an index from a corpus snapshot with a model; returns its manifest."""
+        """Build an index from a corpus snapshot with a model (a one-off job on the data
+        volume, like a Kubernetes Job); returns its manifest."""
+        self._validate_model(model)
+        snapshots = self.snapshots()
+        if corpus not in snapshots:
+            raise UnknownChoice("corpus snapshot", corpus, snapshots)
+        cmd = ["python", "-m", "modelapi", "build-index", "--model", model, "--corpus", corpus]
+        return json.loads(self.run_job(cmd + (["--name", name] if name else []), "build-index"))
 
     @abc.abstractmethod
     def snapshots(self) -> list[str]:

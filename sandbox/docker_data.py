@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from . import engine, labels
-from .errors import InfrastructureError, InvalidInput, UnknownChoice
+from .errors import InfrastructureError, InvalidInput
 
 STATE_PATH = "/data/state/sandbox.json"
 PROVIDER_PORT = 8081
@@ -67,16 +67,6 @@ class DockerData:
         if code != 0:
             raise InfrastructureError(f"could not list {folder} in the data volume: {out[-200:]}")
         return sorted(n for n in out.split() if n and not n.startswith("."))
-
-    def build_index(self, model: str, corpus: str, name: str | None = None) -> dict[str, Any]:
-        self._validate_model(model)
-        snapshots = self.snapshots()
-        if corpus not in snapshots:
-            raise UnknownChoice("corpus snapshot", corpus, snapshots)
-        cmd = ["python", "-m", "modelapi", "build-index", "--model", model, "--corpus", corpus]
-        if name:
-            cmd += ["--name", name]
-        return json.loads(self.run_job(cmd, "build-index"))
 
     def run_job(self, cmd: list[str], what: str) -> str:
         """Run a one-off job on the data volume (like a Kubernetes Job); returns its stdout."""

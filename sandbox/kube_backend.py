@@ -328,14 +328,6 @@ class KubeSandbox(Sandbox):
         except ValueError:
             return sorted(line.strip() for line in out.splitlines() if line.strip())
 
-    def build_index(self, model: str, corpus: str, name: str | None = None) -> dict[str, Any]:
-        self._validate_model(model)
-        snapshots = self.snapshots()
-        if corpus not in snapshots:
-            raise UnknownChoice("corpus snapshot", corpus, snapshots)
-        cmd = ["python", "-m", "modelapi", "build-index", "--model", model, "--corpus", corpus]
-        return json.loads(self.run_job(cmd + (["--name", name] if name else []), "build-index"))
-
     def run_job(self, cmd: list[str], what: str) -> str:
         """A one-off Job on the data volume (read-write); its stdout, or ``InvalidInput``."""
         name = f"labkit-job-{uuid.uuid4().hex[:6]}"

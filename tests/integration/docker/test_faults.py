@@ -4,48 +4,14 @@ without any remediation, also restores it."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
 import pytest
 
 from sandbox.api import Sandbox
 from sandbox.faults import active_faults, heal, inject, probe_steady_state
-from sandbox.faults.probes import send_traffic
+from sandbox.faults.remediations import REMEDIATIONS
 from sandbox.settings import RolloutSettings
 
 pytestmark = pytest.mark.docker
-
-
-def _rebuild_index(sb: Sandbox) -> None:
-    sb.build_index("v1", "2026-11-01", name="2026-11-01-v1-rebuilt")
-    sb.deploy(index="2026-11-01-v1-rebuilt", change_cause="rebuild corrupt index from its snapshot")
-
-
-def _quarantine(sb: Sandbox) -> None:
-    snapshot = sb.version()["corpus_snapshot"]
-    gate = json.loads(sb.run_job(["python", "-m", "modelapi", "validate-corpus", snapshot, "--json"], "gate"))
-    assert not gate["ok"]
-    bad = sorted({v["doc_id"] for v in gate["violations"]})
-    assert bad == ["rb-9001"]
-    sb.run_job(["python", "-m", "modelapi", "quarantine", "--snapshot", snapshot, "--doc", "rb-9001",
-                "--json"], "quarantine")
-    sb.build_index("v1", f"{snapshot}-q")
-    sb.deploy(index=f"{snapshot}-q-v1", change_cause="clean index without rb-9001")
-
-
-REMEDIATIONS: dict[str, Callable[[Sandbox], None]] = {
-    "bad-rollout": lambda sb: sb.rollback(),
-    "stale-index": lambda sb: sb.deploy(index="2026-11-01"),
-    "corrupt-index": _rebuild_index,
-    "model-index-mismatch": lambda sb: sb.rollback(),
-    "provider-outage": lambda sb: sb.deploy(provider_timeout_s="0.05"),
-    "saturation": lambda sb: sb.deploy(cpus="1.0"),
-    "query-drift": lambda sb: send_traffic(sb, "baseline"),
-    "poisoned-document": _quarantine,
-    "config-drift": lambda sb: sb.rollback(),
-    "lineage-break": lambda sb: sb.rollback(),
-}
 
 
 def _snapshot_of(sb: Sandbox) -> dict:

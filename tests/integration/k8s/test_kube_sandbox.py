@@ -9,7 +9,6 @@ run in file order and each leaves the sandbox serving; it is removed by label at
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import pytest
 
@@ -17,7 +16,7 @@ from sandbox import labels
 from sandbox.api import Sandbox
 from sandbox.errors import InvalidInput, InvalidReplicas, NoRevisionDeployed, RolloutFailed, UnknownChoice
 from sandbox.faults import active_faults, heal, inject, load_catalog, probe_steady_state
-from sandbox.faults.probes import send_traffic
+from sandbox.faults.remediations import REMEDIATIONS
 from sandbox.kube_backend import OWNED_KINDS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -161,36 +160,6 @@ def test_restart_serving_replaces_the_pods_and_serves_again(kube_sb):
 
 
 # --- every fault of the catalog -------------------------------------------------------------------
-def _rebuild_index(sb: Sandbox) -> None:
-    sb.build_index("v1", "2026-11-01", name="2026-11-01-v1-rebuilt")
-    sb.deploy(index="2026-11-01-v1-rebuilt", change_cause="rebuild corrupt index from its snapshot")
-
-
-def _quarantine(sb: Sandbox) -> None:
-    snapshot = sb.version()["corpus_snapshot"]
-    gate = json.loads(sb.run_job(["python", "-m", "modelapi", "validate-corpus", snapshot, "--json"], "gate"))
-    bad = sorted({v["doc_id"] for v in gate["violations"]})
-    assert bad == ["rb-9001"]
-    sb.run_job(["python", "-m", "modelapi", "quarantine", "--snapshot", snapshot, "--doc", "rb-9001", "--json"],
-               "quarantine")
-    sb.build_index("v1", f"{snapshot}-q")
-    sb.deploy(index=f"{snapshot}-q-v1", change_cause="clean index without rb-9001")
-
-
-REMEDIATIONS: dict[str, Callable[[Sandbox], object]] = {
-    "bad-rollout": lambda sb: sb.rollback(),
-    "stale-index": lambda sb: sb.deploy(index="2026-11-01"),
-    "corrupt-index": _rebuild_index,
-    "model-index-mismatch": lambda sb: sb.rollback(),
-    "provider-outage": lambda sb: sb.deploy(provider_timeout_s="0.05"),
-    "saturation": lambda sb: sb.deploy(cpus="1.0"),
-    "query-drift": lambda sb: send_traffic(sb, "baseline"),
-    "poisoned-document": _quarantine,
-    "config-drift": lambda sb: sb.rollback(),
-    "lineage-break": lambda sb: sb.rollback(),
-}
-
-
 def test_every_catalog_fault_has_a_remediation_here():
     assert set(load_catalog().ids()) == set(REMEDIATIONS)
 
