@@ -82,26 +82,31 @@ def _quarantine_recorded(sb: Any, doc_id: str) -> tuple[bool, str]:
     return False, f"{doc_id} not in the quarantine list ({len(ids)} records)"
 
 
-def _gate_rejects(sb: Any, snapshot: str) -> tuple[bool, str]:
-    verdict, why = _json_job(sb, ["validate-corpus", snapshot, "--json"], "validate-corpus")
+def _clean_copy_passes(sb: Any, doc_id: str) -> tuple[bool, str]:
+    """The clean snapshot the quarantine wrote (without ``doc_id``) passes the gate."""
+    records, why = _json_job(sb, ["quarantine-list", "--json"], "quarantine-list")
+    clean = [r.get("clean_snapshot") for r in records or [] if isinstance(r, dict) and r.get("doc_id") == doc_id]
+    if not clean:
+        return False, f"no clean snapshot recorded for {doc_id}" + (f" ({why})" if why else "")
+    verdict, why = _json_job(sb, ["validate-corpus", str(clean[-1]), "--json"], "validate-corpus")
     if verdict is None:
-        return False, f"validate-corpus {snapshot} failed: {why}"
-    if verdict.get("ok") is False:
-        return True, f"gate rejects {snapshot} ({len(verdict.get('violations') or [])} violations)"
-    return False, f"gate accepts {snapshot}"
+        return False, f"validate-corpus {clean[-1]} failed: {why}"
+    if verdict.get("ok"):
+        return True, f"clean snapshot {clean[-1]} passes the gate"
+    return False, f"clean snapshot {clean[-1]} still fails the gate ({len(verdict.get('violations') or [])} violations)"
 
 
 @register("poison_quarantined")
 def poison_quarantined(sb: Any, doc_id: str = "rb-9001", snapshot: str = POISONED_SNAPSHOT,
                        probes: int = 60) -> CheckResult:
-    """The poisoned document is never served, is quarantined, and the gate rejects its snapshot.
+    """The poisoned document is never served, is quarantined, and the clean copy passes the gate.
 
     Partial credit: a third for each of the three.
     """
     parts = [_poison_served(sb, doc_id, probes), _quarantine_recorded(sb, doc_id),
-             _gate_rejects(sb, snapshot)]
+             _clean_copy_passes(sb, doc_id)]
     observed = "; ".join(text for _, text in parts)
-    expected = f"{doc_id} never served, quarantined, and {snapshot} rejected by validate-corpus"
+    expected = f"{doc_id} never served, quarantined, and the clean copy of {snapshot} passes validate-corpus"
     ok = [good for good, _ in parts]
     if all(ok):
         return passed("poison_quarantined", observed, expected)
@@ -109,12 +114,12 @@ def poison_quarantined(sb: Any, doc_id: str = "rb-9001", snapshot: str = POISONE
         "rebuild the index from a clean snapshot and deploy it (sb.build_index(...), sb.deploy(index=...))",
         f"quarantine it: sb.run_job(['python', '-m', 'modelapi', 'quarantine', '--snapshot',"
         f" '{snapshot}', '--doc', '{doc_id}'], 'quarantine')",
-        "make the corpus gate reject the snapshot: `python -m modelapi validate-corpus"
-        f" {snapshot} --json` must print ok: false",
+        "run the gate on the clean copy the quarantine wrote: `python -m modelapi validate-corpus"
+        f" {snapshot}-q --json` must print ok: true (quarantine every flagged document)",
     ]
     hint = "; ".join(h for h, good in zip(hints, ok, strict=True) if not good)
     return failed("poison_quarantined", observed, expected, hint, sum(ok) / len(ok),
-                  served=ok[0], quarantined=ok[1], gate=ok[2])
+                  served=ok[0], quarantined=ok[1], clean_copy_passes=ok[2])
 
 
 @register("lineage_traceable")

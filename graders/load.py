@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from sandbox.client import shared_http
+
 MAX_REQUESTS = 2000
 MAX_CONCURRENCY = 16
 
@@ -57,8 +59,7 @@ def _one(url: str, query: str, timeout_s: float) -> tuple[float, str]:
     """Send one search; (milliseconds, error text or "")."""
     t0 = time.perf_counter()
     try:
-        r = httpx.post(url, json={"query": query, "k": 5}, timeout=timeout_s,
-                       headers={"Connection": "close"})
+        r = shared_http().post(url, json={"query": query, "k": 5}, timeout=timeout_s)
         error = "" if r.status_code == 200 else f"HTTP {r.status_code}"
     except httpx.HTTPError as e:
         error = type(e).__name__

@@ -7,6 +7,7 @@ that a request never rides a keep-alive connection to a revision that was just r
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,6 +19,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from .errors import ServiceError
 
 DEFAULT_TIMEOUT_S = 5.0
+_SHARED: httpx.Client | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_http() -> httpx.Client:
+    """One process-wide HTTP client (thread-safe). Building a client loads a TLS context,
+    which costs tens of milliseconds of CPU: far more than a search. Keep-alive is off, so
+    every request still opens its own connection (and can reach another revision)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = httpx.Client(trust_env=False, limits=httpx.Limits(max_keepalive_connections=0),
+                                   headers={"Connection": "close"})
+        return _SHARED
 
 
 @dataclass(frozen=True)
@@ -78,11 +93,8 @@ class ServiceClient:
         self.timeout_s = timeout_s
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Connection": "close"}
         try:
-            return httpx.request(
-                method, self.endpoint + path, timeout=self.timeout_s, headers=headers, **kwargs
-            )
+            return shared_http().request(method, self.endpoint + path, timeout=self.timeout_s, **kwargs)
         except httpx.HTTPError as e:
             raise ServiceError(
                 f"model API at {self.endpoint} did not answer {method} {path}: {e!r}",
