@@ -133,8 +133,9 @@ def bench_up(results: dict[str, Any]) -> None:
 def bench_rollout(results: dict[str, Any]) -> None:
     """Deploy-to-ready of a new revision and rollback-to-ready, median of three each."""
     client = engine.connect_engine()
-    sb = DockerSandbox(_settings("roll"), client=client).up()
+    sb = DockerSandbox(_settings("roll"), client=client)
     try:
+        sb.up()
         sb.deploy(model="v1", index="2026-11-01")
         deploys, rollbacks = [], []
         for _ in range(REPEATS):
@@ -212,8 +213,9 @@ def bench_search(results: dict[str, Any]) -> None:
     client = engine.connect_engine()
     image = Settings.from_env().images.default
     base = _run_plain(client, image, ["python", "-c", BASELINE_APP], {}, 8080)
-    sb = DockerSandbox(_settings("search"), client=client).up()
+    sb = DockerSandbox(_settings("search"), client=client)
     try:
+        sb.up()
         base.reload()
         base_url = f"http://127.0.0.1:{base.attrs['NetworkSettings']['Ports']['8080/tcp'][0]['HostPort']}"
         _wait_port(base_url)
@@ -257,8 +259,9 @@ def bench_faults(results: dict[str, Any]) -> None:
 
     client = engine.connect_engine()
     figures = {}
-    sb = DockerSandbox(_settings("faults"), client=client).up()
+    sb = DockerSandbox(_settings("faults"), client=client)
     try:
+        sb.up()
         sb.deploy(model="v1", index="2026-11-01")
         for fault_id, remedy in REMEDIATIONS.items():
             t0 = time.monotonic()

@@ -64,6 +64,8 @@ class GradeOutcome:
     sandbox_id: str = ""
     failed_cells: list[str] = field(default_factory=list)
     """Grade ids of autograded cells that did not earn full points."""
+    cell_scores: dict[str, float] = field(default_factory=dict)
+    """Points of each autograded cell (grade id -> points)."""
     manual_pending: list[str] = field(default_factory=list)
     """Grade ids that wait for an instructor (written answers, runbooks)."""
     teardown_s: float = 0.0
@@ -317,9 +319,11 @@ def _fill_scores(course: Course, lab: str, outcome: GradeOutcome) -> None:
                     continue
                 if manual:
                     continue
-                outcome.score += float(g.score or 0.0)
-                outcome.max_score += float(g.max_score or 0.0)
-                if float(g.score or 0.0) < float(g.max_score or 0.0):
+                points, most = float(g.score or 0.0), float(g.max_score or 0.0)
+                outcome.score += points
+                outcome.max_score += most
+                outcome.cell_scores[g.name] = points
+                if points < most:
                     outcome.failed_cells.append(g.name)
 
     _with_gradebook(course, action)
