@@ -38,8 +38,8 @@ demo: images
 # Two passes: most tests in parallel (they are I/O bound on the Docker engine and every one has
 # its own sandbox), then the latency-judging tests alone so no other test's load skews an SLO.
 test: images
-	$(BIN)/pytest -n $(JOBS) -m "not latency" $(PYTEST_ARGS)
-	$(BIN)/pytest -m latency $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" $(PYTEST_ARGS)
+	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS)
 
 test-unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

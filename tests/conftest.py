@@ -13,7 +13,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 #: Tests whose verdict depends on latency under load. `make test` runs them after the parallel
 #: part, alone on the machine, so other tests' load cannot break (or fake) an SLO verdict.
-LATENCY_KEYS = ("provider-outage", "saturation", "p95", "lab02", "lab09", "lab10", "lab12", "lab13")
+LATENCY_KEYS = ("provider-outage", "saturation", "p95", "lab09", "lab10", "lab12")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

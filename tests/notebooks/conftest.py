@@ -23,6 +23,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab_nbval: uses the session's nbval runs of the source notebooks")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep every test that shares the session's lab work on ONE xdist worker
+    (``--dist loadgroup``): each worker would otherwise redo all of it."""
+    for item in items:
+        if item.get_closest_marker("lab_grades") or item.get_closest_marker("lab_nbval"):
+            item.add_marker(pytest.mark.xdist_group("labwork"))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Seconds of each autograde / nbval run of the session (to size CI)."""
     if not TIMINGS:
