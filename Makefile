@@ -35,10 +35,13 @@ images: setup docker
 demo: images
 	$(BIN)/labkit demo
 
-# Two passes: most tests in parallel (they are I/O bound on the Docker engine and every one has
-# its own sandbox), then the latency-judging tests alone so no other test's load skews an SLO.
+# Three passes. 1: everything but the notebooks, in parallel (I/O bound on the Docker engine;
+# every test has its own sandbox). 2: the notebook proofs, which share one session of lab work
+# (grading and nbval runs, LABKIT_TEST_JOBS at a time). 3: the latency-judging tests alone, so
+# no other test's load skews (or fakes) an SLO verdict.
 test: images
-	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not latency" tests/notebooks $(PYTEST_ARGS)
 	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS)
 
 test-unit: setup
