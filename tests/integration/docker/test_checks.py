@@ -139,7 +139,7 @@ def test_poison_quarantined_and_lineage(sandbox):
     poisoned = graders.check("poison_quarantined", sandbox, points=3)
     assert not poisoned.passed and "rb-9001 returned for" in poisoned.observed
     assert not poisoned.details["served"] and not poisoned.details["quarantined"]
-    assert poisoned.details["gate"] and poisoned.points == 1  # the gate already rejects the snapshot
+    assert not poisoned.details["clean_copy_passes"] and poisoned.points == 0  # nothing done yet
     out = sandbox.run_job(["python", "-m", "modelapi", "quarantine", "--snapshot", "2026-11-15-poisoned",
                            "--doc", "rb-9001", "--json"], "quarantine")
     assert "rb-9001" in json.loads(out)["quarantined"]
