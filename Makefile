@@ -59,8 +59,13 @@ test-notebooks: images
 bench: images
 	$(BIN)/python bench/run.py
 
+# nbgrader calls `alembic` from PATH; formgrader finds the course through JUPYTER_CONFIG_PATH;
+# Jupyter refuses root unless told.
+LAB_ARGS ?=
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1
+	PATH="$(abspath $(BIN)):$$PATH" JUPYTER_CONFIG_PATH="$(abspath labs)" \
+	  $(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1 \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean-sandboxes: setup
 	$(BIN)/labkit sandbox down

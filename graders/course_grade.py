@@ -23,17 +23,22 @@ them in ``retries``):
 * jupyter_client picks kernel ports before the kernel binds them; with many kernels starting
   at once two can collide ("Address already in use", "Kernel died before replying to
   kernel_info"). Measured: 1 of 16 at 16 concurrent; never at 2-8.
+
+An infrastructure error raised in a locked cell (the sandbox could not be made: no free
+Docker network, image missing, ...) is also the machinery's failure: the run is retried once,
+then reported ``crashed`` with the cause ``infrastructure failed: ...`` so the instructor
+regrades it once the machine is fixed.
+
+Interrupted (Ctrl-C, or SIGTERM from a CI timeout while ``grade`` runs in the main thread),
+``grade`` kills every running nbgrader process tree, lets each worker tear its sandbox down,
+records nothing for the unfinished submissions (status ``cancelled``) and re-raises.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +47,20 @@ from sandbox.errors import InvalidInput
 from sandbox.settings import Settings, sanitize_id
 
 from .course import Course, nbgrader_binary, nbgrader_env
+from .course_runs import cancel_all, cancelled, interruptible, kill_tree, run_pool, run_with_timeout
 
-STATUSES = ("graded", "timeout", "crashed")
+__all__ = ["grade", "grade_submission", "GradeOutcome", "GradeRun", "teardown", "record_zero",
+           "run_with_timeout", "run_pool", "interruptible", "cancel_all", "kill_tree"]
+
+STATUSES = ("graded", "timeout", "crashed", "cancelled")
 LOCKED = "database is locked"
 #: Output that means the grading machinery failed, not the submission: retried once.
 TRANSIENT = (LOCKED, "Kernel died before replying to kernel_info", "Address already in use")
+#: Errors of the kit's infrastructure family that no trainee state explains (the trainee-state
+#: ones, SandboxNotUp / NoRevisionDeployed / ServiceError, are left to the checks).
+INFRA_ERRORS = frozenset({"InfrastructureError", "DockerUnavailable", "ClusterUnreachable",
+                          "ImageMissing", "PortInUse", "ToolMissing"})
+INFRA = "infrastructure failed:"
 _gradebook_lock = threading.Lock()
 
 
@@ -55,7 +69,7 @@ class GradeOutcome:
     """How one submission was graded."""
 
     student: str
-    status: str  # graded | timeout | crashed
+    status: str  # graded | timeout | crashed | cancelled
     score: float = 0.0
     """Autograded points earned (grade cells scored by the autograder)."""
     max_score: float = 0.0
@@ -149,9 +163,9 @@ def grade(course: Course, lab: str, student: str | list[str] | None = None, jobs
     require_generated(course, lab)
     preflight(settings)
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="labkit-grade") as pool:
-        outcomes = list(pool.map(
-            lambda s: grade_submission(course, lab, s, timeout_s, settings), students))
+    with interruptible():
+        outcomes = run_pool(jobs, [lambda s=s: grade_submission(course, lab, s, timeout_s, settings)
+                                   for s in students])
     return GradeRun(lab, jobs, time.perf_counter() - t0, outcomes)
 
 
@@ -162,6 +176,8 @@ def grade_submission(course: Course, lab: str, student: str, timeout_s: float,
     log = course.root / "reports" / "grade-logs" / lab / f"{student}.log"
     retries, teardown_s = 0, 0.0
     while True:
+        if cancelled.is_set():
+            return GradeOutcome(student, "cancelled", cause="grading was interrupted")
         sandbox_id = grading_sandbox_id(student)
         try:
             status, cause = _autograde(course, lab, student, sandbox_id, timeout_s, settings, log)
@@ -171,7 +187,10 @@ def grade_submission(course: Course, lab: str, student: str, timeout_s: float,
             t_down = time.perf_counter()
             teardown_error = teardown(sandbox_id, settings)
             teardown_s += time.perf_counter() - t_down
-        if status == "crashed" and retries == 0 and _transient(log):
+        if cancelled.is_set():
+            return GradeOutcome(student, "cancelled", seconds=time.perf_counter() - t0,
+                                sandbox_id=sandbox_id, cause="grading was interrupted", log=str(log))
+        if status == "crashed" and retries == 0 and (_transient(log) or cause.startswith(INFRA)):
             retries += 1
             log.replace(log.with_suffix(".attempt1.log"))
             continue
@@ -202,46 +221,30 @@ def _autograde(course: Course, lab: str, student: str, sandbox_id: str, timeout_
         return "timeout", f"cut off after {timeout_s:g} s (see {log.name})"
     if returncode != 0:
         return "crashed", f"nbgrader exit {returncode}: {_last_error(log)}"
-    return "graded", ""
+    broken = infrastructure_failure(course.root / "autograded" / student / lab)
+    return ("crashed", f"{INFRA} {broken}") if broken else ("graded", "")
 
 
-def run_with_timeout(cmd: list[str], cwd: Path, env: dict[str, str], timeout_s: float,
-                     out: Any) -> int | None:
-    """Run ``cmd`` in a new session; kill its whole process tree after ``timeout_s``.
+def infrastructure_failure(autograded: Path) -> str:
+    """The first error of the grading machinery in an executed submission, or "".
 
-    Returns the exit status, or ``None`` when it was cut off.
+    An infrastructure error (no Docker, no image, no free network, ...) raised in a cell the
+    trainee cannot edit (locked, not a solution) means the sandbox never became usable: the
+    zeros that follow are not the trainee's.
     """
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        return proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        kill_tree(proc.pid)
-        proc.wait(timeout=30)
-        return None
-    finally:
-        if proc.poll() is None:  # interrupted (KeyboardInterrupt): leave nothing behind
-            kill_tree(proc.pid)
+    import nbformat
 
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL ``pid``, its process group and every descendant (the kernel runs in a
-    session of its own, so the group alone would leave it behind)."""
-    try:
-        import psutil
-
-        children = psutil.Process(pid).children(recursive=True)
-    except Exception:  # noqa: BLE001 - psutil missing or the process already gone
-        children = []
-    for target in children:
-        try:
-            target.kill()
-        except Exception:  # noqa: BLE001 - already exited
-            pass
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for path in sorted(autograded.glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell.cell_type != "code" or meta.get("solution"):
+                continue
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and out.get("ename") in INFRA_ERRORS:
+                    cell_id = meta.get("grade_id", "?")
+                    return f"{out['ename']} in cell {cell_id}: {str(out.get('evalue', ''))[:240]}"
+    return ""
 
 
 def teardown(sandbox_id: str, settings: Settings) -> str:

@@ -6,7 +6,6 @@ selected in this session. Never touches the repository's ``labs/``.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from fixture_lab import write_fixture_lab
 from nbhelpers import GRADE_TIMEOUT, JOBS, LABS, TIMINGS, LabWork, copy_course, run_nbval, submit_roles
 
 from graders.course import Course, Run
-from graders.course_grade import grade_submission
+from graders.course_grade import grade_submission, interruptible, run_pool
 from sandbox.settings import Settings
 
 
@@ -97,6 +96,6 @@ def lab_work(request: pytest.FixtureRequest, course: Course, generated: Run, doc
 
     tasks = [("nbval", lab, "") for lab in nbval_labs] + [("grade", lab, role) for lab, role in pairs]
     tasks.sort(key=lambda t: t[2] == "blank")  # the short blank runs fill the pool's tail
-    with ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="labkit-nbtest") as pool:
-        list(pool.map(do, tasks))
+    with interruptible():  # Ctrl-C or a CI timeout's SIGTERM: kill the runs, tear the sandboxes down
+        run_pool(JOBS, [lambda t=t: do(t) for t in tasks])
     return work

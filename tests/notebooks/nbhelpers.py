@@ -1,6 +1,6 @@
 """Helpers of the notebook proofs, shared by ``conftest.py``, the tests and the benchmark.
 
-Knobs (environment): ``LABKIT_TEST_JOBS`` (parallel autogrades / nbval runs, default 2),
+Knobs (environment): ``LABKIT_TEST_JOBS`` (parallel autogrades / nbval runs, default 3),
 ``LABKIT_TEST_GRADE_TIMEOUT`` (seconds per submission, default 420),
 ``LABKIT_TEST_NBVAL_TIMEOUT`` (seconds per notebook, default 420).
 """
@@ -23,7 +23,7 @@ from sandbox.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 LABS_DIR = REPO / "labs"
-JOBS = int(os.environ.get("LABKIT_TEST_JOBS", "2"))
+JOBS = int(os.environ.get("LABKIT_TEST_JOBS", "3"))
 GRADE_TIMEOUT = float(os.environ.get("LABKIT_TEST_GRADE_TIMEOUT", "420"))
 NBVAL_TIMEOUT = float(os.environ.get("LABKIT_TEST_NBVAL_TIMEOUT", "420"))
 ROLES = ("solution", "wrong", "blank")

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -21,7 +25,7 @@ from typer.testing import CliRunner
 from wrong_submissions import WRONG, make_wrong
 
 from graders.course import Course, add_student, submit
-from graders.course_grade import grade, grading_sandbox_id
+from graders.course_grade import grade, grading_sandbox_id, infrastructure_failure
 from sandbox import labels
 from sandbox.cli_course import course_app
 from sandbox.errors import InvalidInput, UnknownChoice
@@ -67,6 +71,19 @@ def test_gradebook_url_switches_to_postgresql_by_environment(tmp_path):
     assert c.CourseDirectory.db_url == url
 
 
+def test_gradebook_url_reaches_nbgrader_and_our_gradebook(fixture_course: Course, tmp_path, monkeypatch):
+    """The switch is one variable: nbgrader (subprocess) and ``Course.gradebook`` both follow it."""
+    root = tmp_path / "labs"
+    shutil.copytree(fixture_course.root, root, ignore=shutil.ignore_patterns("gradebook.db", "release"))
+    other = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("LABKIT_GRADEBOOK_URL", f"sqlite:///{other}")
+    course = Course(root.resolve())
+    course.nbgrader("generate_assignment", FIXTURE, "--create", "--force")
+    assert other.is_file() and not (root / "gradebook.db").exists()
+    with course.gradebook() as gb:
+        assert [a.name for a in gb.assignments] == [FIXTURE]
+
+
 def test_unknown_lab_and_student_name_the_valid_ones(fixture_course: Course, tmp_path):
     with pytest.raises(UnknownChoice, match=f"valid: {FIXTURE}"):
         fixture_course.require_lab("lab99-nope")
@@ -89,6 +106,23 @@ def test_grading_sandbox_ids_are_unique_and_dns_safe():
     ids = {grading_sandbox_id("Jean-Luc Picard, the very long student name of the cohort") for _ in range(50)}
     assert len(ids) == 50
     assert all(i.startswith("grade-") and len(i) <= 40 and i == i.lower() and " " not in i for i in ids)
+
+
+def test_infrastructure_errors_in_locked_cells_are_the_machinerys_not_the_trainees(tmp_path):
+    from fixture_lab import fixture_notebook
+
+    def executed(cell_index: int, ename: str) -> Path:
+        nb = fixture_notebook()
+        nb.cells[cell_index].outputs = [nbformat.v4.new_output("error", ename=ename, evalue="no free pool",
+                                                               traceback=[])]
+        folder = tmp_path / f"{cell_index}-{ename}"
+        folder.mkdir()
+        nbformat.write(nb, str(folder / "lab.ipynb"))
+        return folder
+
+    assert "InfrastructureError in cell setup" in infrastructure_failure(executed(1, "InfrastructureError"))
+    assert infrastructure_failure(executed(2, "InfrastructureError")) == ""  # the trainee's own cell
+    assert infrastructure_failure(executed(1, "SandboxNotUp")) == ""  # trainee state: the checks judge it
 
 
 def test_cli_students_submit_export_and_bad_lab(fixture_course: Course, tmp_path):
@@ -216,6 +250,39 @@ def test_hanging_and_crashing_submissions_are_cut_off_and_scored_zero(fixture_co
             assert [g.auto_score for g in nb.grades] == [0.0, 0.0]
             assert all("not graded" in (c.auto_comment or "") for c in nb.comments)
     _assert_torn_down(docker_client, {o.sandbox_id for o in run.outcomes})
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_sigterm_during_grading_kills_the_run_and_tears_the_sandbox_down(fixture_course: Course, tmp_path,
+                                                                        docker_client, images_built):
+    root = tmp_path / "labs"
+    shutil.copytree(fixture_course.root, root, ignore=shutil.ignore_patterns("submitted", "autograded"))
+    course = Course(root.resolve())
+    submit(course, FIXTURE, variant(course.root, "hang", "import time\ntime.sleep(3600)"), "stuck")
+    code = "from sandbox.cli_course import course_app; course_app()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "grade", FIXTURE, "--timeout", "300", "--root", str(root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ids = _wait_for_sandboxes(docker_client, "grade-s-stuck-", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=90)
+    assert proc.returncode != 0, out
+    _assert_torn_down(docker_client, ids)
+    import psutil
+
+    left = [p.pid for p in psutil.process_iter(["cmdline"]) if str(root) in " ".join(p.info["cmdline"] or [])]
+    assert not left, f"processes of the interrupted run left: {left}"
+
+
+def _wait_for_sandboxes(client, prefix: str, proc: subprocess.Popen, timeout_s: float = 90) -> set[str]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        ids = {c.labels.get(labels.SANDBOX, "") for c in client.containers.list(filters=labels.docker_filters())}
+        ids = {i for i in ids if i.startswith(prefix)}
+        if ids:
+            return ids
+        time.sleep(0.5)
+    pytest.fail(f"no sandbox {prefix}* appeared (grade exited {proc.poll()})", pytrace=False)
 
 
 def _assert_torn_down(client, sandbox_ids: set[str]) -> None:

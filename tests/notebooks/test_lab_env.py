@@ -108,7 +108,10 @@ def _wait_for_url(proc: subprocess.Popen, log: Path, timeout_s: float = 90) -> s
         if found:
             return found.group(0)
         if proc.poll() is not None:
-            pytest.fail(f"`make lab` exited {proc.returncode}:\n{log.read_text()[-3000:]}", pytrace=False)
+            text = log.read_text()
+            hint = ("\n`make lab` needs --allow-root when run as root (uid 0): the Makefile's lab target"
+                    " should add it then") if "Running as root" in text else ""
+            pytest.fail(f"`make lab` exited {proc.returncode}:\n{text[-3000:]}{hint}", pytrace=False)
         time.sleep(0.3)
     pytest.fail(f"`make lab` did not serve within {timeout_s} s:\n{log.read_text()[-3000:]}", pytrace=False)
 
