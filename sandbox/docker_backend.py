@@ -182,9 +182,14 @@ class DockerSandbox(DockerData, Sandbox):
         self.up()
 
     def history(self) -> list[Revision]:
+        return self._revisions(self._read_state())
+
+    def _revisions(self, state: dict[str, Any]) -> list[Revision]:
+        """Revisions as a controller would report them: a rollout still progressing past its
+        deadline is failed (Kubernetes' ProgressDeadlineExceeded)."""
         deadline = self.settings.rollout.progress_deadline_s
         revs = []
-        for r in self._read_state()["revisions"]:
+        for r in state["revisions"]:
             rev = _revision(r)
             if rev.state == "progressing" and time.time() > rev.created_at + deadline:
                 rev.state, rev.reason = "failed", "progress deadline exceeded (not ready in time)"
@@ -454,23 +459,21 @@ class DockerSandbox(DockerData, Sandbox):
             return st
         st.up = True
         st.endpoint = self.endpoint
-        state = self._read_state()
-        revs = state["revisions"]
+        state = self._read_state()  # one read: the exec costs more than everything else here
+        revs = self._revisions(state)
         st.faults = sorted(state.get("faults", {}))
         if revs:
-            latest = self.history()[-1]
-            st.latest_revision = latest.number
-            st.rollout = {"serving": "complete", "failed": "failed"}.get(latest.state, "progressing")
-        serving = [r for r in revs if r["state"] == "serving"]
+            st.latest_revision = revs[-1].number
+            st.rollout = {"serving": "complete", "failed": "failed"}.get(revs[-1].state, "progressing")
+        serving = [r for r in revs if r.state == "serving"]
         if serving:
-            st.serving_revision = serving[-1]["number"]
-            st.spec = DeploySpec.from_dict(serving[-1]["spec"])
+            st.serving_revision = serving[-1].number
+            st.spec = serving[-1].spec
         ready = self.readiness()
         st.ready = ready.ready
         st.reason = "" if ready.ready else f"{ready.reason}: {ready.detail}".strip(": ")
         if st.rollout == "failed":
-            reason = self.history()[-1].reason
-            st.reason = (st.reason + "; " if st.reason else "") + f"last rollout failed: {reason}"
+            st.reason = (st.reason + "; " if st.reason else "") + f"last rollout failed: {revs[-1].reason}"
         return st
 
     def _components(self) -> list[dict[str, Any]]:
