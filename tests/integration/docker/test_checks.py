@@ -100,6 +100,7 @@ def test_drift_alert_tuned_with_a_sensible_and_a_silly_threshold(sandbox):
     assert score == pytest.approx(base, abs=0.01)  # baseline traffic restored afterwards
 
 
+@pytest.mark.xdist_group("foreign-objects")  # never beside a grader that compares foreign objects
 def test_foreign_untouched_notices_a_stopped_unlabelled_container(sandbox_factory, docker_client):
     sb = sandbox_factory("fg").up()
     image = sb.settings.images.default
