@@ -262,11 +262,11 @@ def _utc(when: dt.datetime) -> dt.datetime:
 
 
 def kpis(cells: list[CellGrade], mapping: dict, events: list[gamedays.GameDayEvent], plan: Any,
-         start: dt.datetime | None) -> list[KPIValue]:
+         start: dt.datetime | None, now: dt.datetime | None = None) -> list[KPIValue]:
     """The KPIs of one trainee, with the plan's targets when a plan is given."""
     esc, n_esc = accuracy(cells, "escalation-")
     tri, n_tri = accuracy(cells, "triage-")
-    times = gamedays.incident_times(events)
+    times = [t for t in gamedays.incident_times(events, now) if t.timed]
     ttd = [t.ttd_min for t in times if t.ttd_min is not None]
     ttr = [t.ttr_min for t in times if t.ttr_min is not None]
     values = [
@@ -312,7 +312,7 @@ def build_report(course_root: str | Path, db_url: str | None = None, plan: Any =
         trainees.append(TraineeReport(
             student, weeks, first.isoformat() if first else None,
             skills(cells, mapping, plan, weeks),
-            kpis(cells, mapping, mine, plan, cohort_start or first),
+            kpis(cells, mapping, mine, plan, cohort_start or first, now),
         ))
     stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     return CourseReport(stamp, trainees)

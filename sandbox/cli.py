@@ -18,6 +18,7 @@ from .cli_common import JSON, handled, print_json, sandbox_from_env
 from .cli_cluster import cluster_app
 from .cli_course import course_app
 from .cli_fault import fault_app
+from .cli_gameday import gameday_app
 from .cli_plan import plan
 from .settings import Settings
 
@@ -32,6 +33,7 @@ app.add_typer(rollout_app, name="rollout")
 app.add_typer(index_app, name="index")
 app.add_typer(images_app, name="images")
 app.add_typer(fault_app, name="fault")
+app.add_typer(gameday_app, name="gameday")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(course_app, name="course")
 app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities, KPIs.")(plan)

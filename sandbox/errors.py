@@ -190,3 +190,17 @@ class CheckFailed(LabkitError, AssertionError):
     def __init__(self, result: object) -> None:
         super().__init__(str(result))
         self.result = result
+
+
+class SteadyStateBroken(LabkitError):
+    """A scenario was called resolved, but the fault's steady-state probes do not all hold."""
+
+    exit_code = 1
+
+    def __init__(self, fault: str, broken: Iterable[str], when: str = "now") -> None:
+        listed = "; ".join(broken)
+        super().__init__(
+            f"{fault}: the steady state does not hold {when}: {listed}",
+            fix="keep mitigating; `labkit fault status` shows every probe, then resolve again",
+        )
+        self.fault = fault
