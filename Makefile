@@ -40,7 +40,7 @@ demo: images
 # (grading and nbval runs, LABKIT_TEST_JOBS at a time). 3: the latency-judging tests alone, so
 # no other test's load skews (or fakes) an SLO verdict.
 test: images
-	$(BIN)/pytest -n $(JOBS) -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS)
 	$(BIN)/pytest -m "not latency" tests/notebooks $(PYTEST_ARGS)
 	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS)
 
