@@ -42,12 +42,13 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import determine_grade, is_grade, is_solution
 from traitlets import Bool, Unicode
 
-from sandbox.errors import InvalidInput
+from sandbox.errors import InvalidInput, LabkitError
 
 from .checks import CHECKS, check
 from .result import CheckResult
 
 RESOURCE_KEY = "labkit"
+CHANGES_FILE = "changes.jsonl"
 
 
 def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
@@ -174,7 +175,20 @@ class LiveStateGrader(NbGraderPreprocessor):
             record = self._grade_cell(cell, declared[grade_id], sb, state)
             records.append({**record, "grade_id": grade_id, **_ids(ids)})
         self._append(records)
+        if sb is not None:
+            self._record_changes(nb, sb, ids)
         return nb, resources
+
+    def _record_changes(self, nb: NotebookNode, sb: Any, ids: dict[str, Any]) -> None:
+        """Keep the run's rollout history, attributed (``graders.changes``), for the KPIs."""
+        from .changes import record_for
+
+        try:
+            record = record_for(sb, nb)
+        except (LabkitError, ValueError) as e:  # the KPIs lose one run; the grades stand
+            self.log.warning("labkit: could not read the run's changes: %s", e)
+            record = {"kind": "changes", "error": str(e)[:300]}
+        self._append([{**record, **_ids(ids)}], self._report().with_name(CHANGES_FILE))
 
     def _sandbox(self) -> Any:
         from sandbox import make_sandbox
@@ -209,10 +223,10 @@ class LiveStateGrader(NbGraderPreprocessor):
                 "kind": "suggestion" if manual else "score", "kernel_points": kernel_points,
                 **{k: v for k, v in result.to_dict().items() if k != "name"}}
 
-    def _append(self, records: list[dict[str, Any]]) -> None:
+    def _append(self, records: list[dict[str, Any]], path: Path | None = None) -> None:
         if not records:
             return
-        path = self._report()
+        path = path or self._report()
         path.parent.mkdir(parents=True, exist_ok=True)
         text = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records)
         with path.open("a", encoding="utf-8") as fh:  # one append: parallel graders do not interleave

@@ -11,7 +11,10 @@ Inputs (all read, none written):
   ``incident-response`` and ``triage-`` to ``observability-triage``;
 * the plan (``graders.plan.load_plan()``): capabilities, the week of each lab, the level each
   week trains a capability to, and the KPI targets;
-* ``<course_root>/reports/gamedays.jsonl`` (``graders.gamedays``).
+* ``<course_root>/reports/gamedays.jsonl`` (``graders.gamedays``);
+* ``<course_root>/reports/changes.jsonl`` (``LiveStateGrader`` via ``graders.changes``): the
+  trainee's rollouts of each graded run, for change failure rate and recall regressions caught
+  (the latest graded run of each lab counts).
 
 Skill level of a capability = from the share of points earned on graded cells mapped to it:
 share >= 0.90 -> 4, >= 0.75 -> 3, >= 0.50 -> 2, else 1 (no graded cell: not rated). The level
@@ -29,13 +32,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re
+
 import nbformat
 
 from . import gamedays
+from .preprocessor import CHANGES_FILE
 
 LEVEL_THRESHOLDS: tuple[tuple[float, int], ...] = ((0.90, 4), (0.75, 3), (0.50, 2), (0.0, 1))
 PREFIX_CAPABILITIES = {"escalation-": "incident-response", "triage-": "observability-triage"}
 CHANGE_CAPABILITY = "change-management"
+CFR_FROM_LAB = 5
+"""Change failure rate counts the trainee's rollouts in labs 05-13 (the plan's definition)."""
 
 
 @dataclass(frozen=True)
@@ -257,13 +265,45 @@ def accuracy(cells: list[CellGrade], prefix: str) -> tuple[float | None, int]:
     return round(sum(c.score or 0 for c in graded) / sum(c.max_score for c in graded), 3), len(graded)
 
 
+def read_changes(course_root: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(student, assignment) -> the latest ``changes`` record of that graded run."""
+    path = course_root / "reports" / CHANGES_FILE
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                latest[(r["student"], r["assignment"])] = r  # appended in grading order
+    return latest
+
+
+def _lab_number(assignment: str) -> int | None:
+    m = re.match(r"lab(\d+)", assignment)
+    return int(m.group(1)) if m else None
+
+
+def change_kpis(runs: list[dict[str, Any]]) -> tuple[tuple[float | None, str], tuple[float | None, str]]:
+    """((change failure rate, note), (recall regressions caught, note)) of one trainee's runs."""
+    runs = [r for r in runs if "error" not in r]
+    counted = [r for r in runs if (_lab_number(r["assignment"]) or CFR_FROM_LAB) >= CFR_FROM_LAB]
+    changes, failed = sum(r["changes"] for r in counted), sum(r["failed"] for r in counted)
+    regressions = sum(r["regressions"] for r in runs)
+    caught = sum(r["regressions_caught"] for r in runs)
+    cfr = round(failed / changes, 3) if changes else None
+    share = round(caught / regressions, 3) if regressions else None
+    return ((cfr, f"{failed} of {changes} rollouts in labs {CFR_FROM_LAB:02d}-13 failed or rolled back"),
+            (share, f"{caught} of {regressions} recall@5 regressions never took traffic"))
+
+
 def _utc(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def kpis(cells: list[CellGrade], mapping: dict, events: list[gamedays.GameDayEvent], plan: Any,
-         start: dt.datetime | None, now: dt.datetime | None = None) -> list[KPIValue]:
+         start: dt.datetime | None, now: dt.datetime | None = None,
+         runs: list[dict[str, Any]] | None = None) -> list[KPIValue]:
     """The KPIs of one trainee, with the plan's targets when a plan is given."""
+    (cfr, cfr_note), (caught, caught_note) = change_kpis(runs or [])
     esc, n_esc = accuracy(cells, "escalation-")
     tri, n_tri = accuracy(cells, "triage-")
     times = [t for t in gamedays.incident_times(events, now) if t.timed]
@@ -278,6 +318,9 @@ def kpis(cells: list[CellGrade], mapping: dict, events: list[gamedays.GameDayEve
          f"{len(ttd)} incidents"),
         ("mttr", "MTTR (median)", round(statistics.median(ttr), 1) if ttr else None, "minutes",
          f"{len(ttr)} incidents"),
+        ("recall-regressions-caught", "Recall@k regressions caught before production", caught, "ratio",
+         caught_note),
+        ("change-failure-rate", "Change failure rate", cfr, "ratio", cfr_note),
     ]
     out = []
     for kid, name, value, unit, note in values:
@@ -302,6 +345,7 @@ def build_report(course_root: str | Path, db_url: str | None = None, plan: Any =
     rows = read_gradebook(db_url or f"sqlite:///{root / 'gradebook.db'}")
     mapping = capability_map(root)
     events = gamedays.load(root)
+    changes = read_changes(root)
     trainees = []
     for student in sorted({r.student for r in rows}):
         cells = [r for r in rows if r.student == student]
@@ -312,7 +356,8 @@ def build_report(course_root: str | Path, db_url: str | None = None, plan: Any =
         trainees.append(TraineeReport(
             student, weeks, first.isoformat() if first else None,
             skills(cells, mapping, plan, weeks),
-            kpis(cells, mapping, mine, plan, cohort_start or first, now),
+            kpis(cells, mapping, mine, plan, cohort_start or first, now,
+                 [r for (who, _), r in changes.items() if who == student]),
         ))
     stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     return CourseReport(stamp, trainees)

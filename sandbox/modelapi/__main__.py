@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from . import configure_logging, govcli
-from .corpus import CorpusError, list_snapshots, snapshot_path
-from .embedding import MODELS, UnknownModelError
-from .index import IndexExists, build_index, list_indexes
+from .corpus import CorpusError, list_snapshots, load_eval, snapshot_path
+from .embedding import MODELS, UnknownModelError, get_model
+from .index import IndexExists, IndexLoadError, build_index, list_indexes, verify_index
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 log = logging.getLogger("modelapi")
@@ -123,6 +123,34 @@ def _cmd_list_indexes(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_indexes(data_dir: Path, names: Sequence[str], k: int = 5) -> dict[str, dict[str, Any]]:
+    """recall@k of each index on the eval set, searched with its own manifest's model.
+
+    Offline (no service, no reranker), so candidate and baseline indexes are measured the same
+    way. An index that does not verify gets ``recall: None`` and the reason.
+    """
+    cases = load_eval(data_dir / "eval.jsonl")
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            index = verify_index(data_dir / "indexes" / name)
+        except IndexLoadError as exc:
+            out[name] = {"recall": None, "reason": str(exc)[:200]}
+            continue
+        model = index.manifest.model_version
+        vectors = get_model(model).embed([c.query for c in cases])
+        hits = sum(any(doc.id in case.expected for doc, _ in index.search(vec, k))
+                   for case, vec in zip(cases, vectors, strict=True))
+        out[name] = {"recall": round(hits / len(cases), 4), "model": model, "k": k, "queries": len(cases)}
+    return out
+
+
+def _cmd_eval_index(args: argparse.Namespace) -> int:
+    """Print recall@k of each named index as JSON."""
+    print(json.dumps(eval_indexes(args.data_dir, args.names, args.k), sort_keys=True))
+    return 0
+
+
 def _cmd_list_snapshots(args: argparse.Namespace) -> int:
     """Print the snapshot names under ``$DATA_DIR/corpus``, oldest first."""
     for name in list_snapshots(args.data_dir / "corpus"):
@@ -202,6 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list-indexes", parents=[data_dir], help="list indexes and their health")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_list_indexes)
+
+    p = sub.add_parser("eval-index", parents=[data_dir], help="recall@k of indexes on the eval set (JSON)")
+    p.add_argument("names", nargs="+", metavar="INDEX")
+    p.add_argument("--k", type=int, default=5)
+    p.set_defaults(func=_cmd_eval_index)
 
     p = sub.add_parser("list-snapshots", parents=[data_dir], help="list corpus snapshots")
     p.set_defaults(func=_cmd_list_snapshots)

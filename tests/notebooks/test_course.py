@@ -26,6 +26,7 @@ from wrong_submissions import WRONG, make_wrong
 
 from graders.course import Course, add_student, submit
 from graders.course_grade import grade, grading_sandbox_id, infrastructure_failure
+from graders.report import read_changes
 from sandbox import labels
 from sandbox.cli_course import course_app
 from sandbox.errors import InvalidInput, UnknownChoice
@@ -190,6 +191,29 @@ def test_wrong_submission_gets_partial_credit(lab: str, lab_work):
     assert 0 < o.score < o.max_score, f"{spec.why}: scored {o.score:g}/{o.max_score:g}, failed {o.failed_cells}"
     assert spec.failing <= set(o.failed_cells), f"expected {sorted(spec.failing)} to fail; failed {o.failed_cells}"
     assert not spec.passing & set(o.failed_cells), f"expected {sorted(spec.passing)} to pass; failed {o.failed_cells}"
+
+
+def _solution_changes_the_service(lab: str) -> bool:
+    nb = nbformat.read(str(LABS_DIR / "source" / lab / f"{lab}.ipynb"), as_version=4)
+    return any(c.metadata.get("nbgrader", {}).get("solution") and (".deploy(" in c.source or ".rollback(" in c.source)
+               for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.lab_grades
+@pytest.mark.parametrize("lab", LABS)
+def test_graded_run_records_who_changed_what(lab: str, course: Course, lab_work):
+    """The KPIs' input: the grader attributes each revision of the run to a cell it ran in."""
+    lab_work.outcome(lab, "solution")
+    run = read_changes(course.root).get(("solution", lab))
+    assert run is not None and "error" not in run, f"no changes record for {lab}: {run}"
+    made_by = [r["made_by"] for r in run["revisions"]]
+    assert "lab" in made_by, f"{lab}: the setup's deploy was not attributed to the lab: {run['revisions']}"
+    if _solution_changes_the_service(lab):
+        assert "trainee" in made_by, f"{lab}: the solution's rollouts were not attributed: {run['revisions']}"
+    if lab.startswith("lab05"):  # fix-forward with the crashing rc1 fails; the undo is a remediation
+        assert (run["changes"], run["failed"]) == (1, 1), run
 
 
 # --- parallel grading ----------------------------------------------------------------------------

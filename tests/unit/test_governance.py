@@ -13,8 +13,10 @@ from sandbox.modelapi.corpus import CorpusError
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
+    """Seeded, plus the packaged poisoned update: every test stands alone (xdist may split them)."""
     d = tmp_path_factory.mktemp("data")
     seed(d)
+    gov.add_packaged_snapshot(d, "2026-11-15-poisoned")
     return d
 
 

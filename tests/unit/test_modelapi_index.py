@@ -346,3 +346,15 @@ def test_packaged_data_seeds_and_retrieves(tmp_path: Path) -> None:
         old = _recall_at_5(tmp_path / "indexes" / f"{stale}-{model}", model, cases)
         assert fresh >= 0.85, f"{model} recall@5 on {latest} is {fresh:.3f}"
         assert old < fresh - 0.1, f"stale {stale} should miss the newer runbooks ({old:.3f})"
+    # the offline evaluator the grader runs as a job agrees with this computation
+    from sandbox.modelapi.__main__ import eval_indexes
+
+    names = [f"{latest}-v1", f"{stale}-v1"]
+    got = eval_indexes(tmp_path, [*names, "no-such-index"])
+    for name in names:
+        expected = _recall_at_5(tmp_path / "indexes" / name, "v1", cases)
+        assert got[name]["recall"] == pytest.approx(expected, abs=1e-4) and got[name]["model"] == "v1"
+    assert got["no-such-index"]["recall"] is None and "not found" in got["no-such-index"]["reason"]
+    (tmp_path / "indexes" / names[0] / "vectors.npy").write_bytes(b"tampered")
+    corrupt = eval_indexes(tmp_path, names[:1])[names[0]]
+    assert corrupt["recall"] is None and "sha256" in corrupt["reason"]
