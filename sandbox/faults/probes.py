@@ -9,15 +9,13 @@ data volume through one-off jobs. The fault catalog names them in each entry's
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from ..api import Sandbox
-from ..client import ServiceClient, load_queries
+from ..load import send_searches
+from ..client import load_queries
 from ..errors import LabkitError, ServiceError
 
 
@@ -118,30 +116,14 @@ def default_k(sb: Sandbox, expected: int = 5) -> Probe:
                  f"{expected} results", "" if got == expected else "compare the serving config with the last good revision")
 
 
-def _timed_search(client: ServiceClient, query: str) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    try:
-        body = client.search(query)
-        return time.perf_counter() - t0, str(body.get("provider", ""))
-    except ServiceError:
-        return float("inf"), "error"
-
-
 def run_load(sb: Sandbox, requests: int = 120, concurrency: int = 4) -> dict[str, Any]:
-    """Bounded load through the front door; latency quantiles in ms and provider outcomes."""
-    client = ServiceClient(sb.endpoint, timeout_s=5)
-    queries = (load_queries("baseline") * (requests // 200 + 1))[:requests]
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        results = list(pool.map(lambda q: _timed_search(client, q), queries))
-    latencies = sorted(r[0] * 1000 for r in results if r[0] != float("inf"))
-    errors = sum(1 for r in results if r[0] == float("inf"))
-    outcomes: dict[str, int] = {}
-    for _, provider in results:
-        outcomes[provider] = outcomes.get(provider, 0) + 1
-    if not latencies:
-        return {"p50_ms": float("inf"), "p95_ms": float("inf"), "errors": errors, "provider": outcomes}
-    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-    return {"p50_ms": statistics.median(latencies), "p95_ms": p95, "errors": errors, "provider": outcomes}
+    """Bounded load through the front door (``sandbox.load``): p50/p95 in ms, errors, provider
+    outcomes. p50/p95 are ``inf`` when every request failed."""
+    report = send_searches(sb.endpoint, load_queries("baseline"), requests, concurrency)
+    failed_all = report.errors == report.total
+    return {"p50_ms": float("inf") if failed_all else report.p50_ms,
+            "p95_ms": float("inf") if failed_all else report.p95_ms,
+            "errors": report.errors, "total": report.total, "provider": report.provider}
 
 
 @probe("p95-within-slo")
@@ -169,9 +151,11 @@ def provider_healthy(sb: Sandbox, samples: int = 10) -> Probe:
 
 def send_traffic(sb: Sandbox, name: str, count: int = 200) -> None:
     """Replay a packaged query set (``baseline`` or ``drifted``) through the front door."""
-    client = ServiceClient(sb.endpoint)
-    for q in load_queries(name)[:count]:
-        client.search(q)
+    queries = load_queries(name)[:count]
+    report = send_searches(sb.endpoint, queries, len(queries), concurrency=4)
+    if report.errors:
+        raise ServiceError(f"{report.errors} of {report.total} searches failed ({', '.join(report.error_samples)})",
+                           fix="check `labkit sandbox status`: is a revision ready?")
 
 
 def drift_score(sb: Sandbox) -> float:

@@ -8,7 +8,7 @@ from nbgrader.utils import determine_grade
 
 import graders
 from graders.checks import CHECKS
-from graders.load import percentile
+from sandbox.load import percentile
 from graders.preprocessor import live_outputs
 from graders.result import CheckResult, failed, passed
 from sandbox.errors import CheckFailed, DockerUnavailable, InvalidInput, SandboxNotUp, UnknownChoice
