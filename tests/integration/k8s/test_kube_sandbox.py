@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from faultcheck import assert_broken, assert_holds, snapshot_of
 
 from sandbox import labels
 from sandbox.api import Sandbox
 from sandbox.errors import InvalidInput, InvalidReplicas, NoRevisionDeployed, RolloutFailed, UnknownChoice
-from sandbox.faults import active_faults, heal, inject, load_catalog, probe_steady_state
+from sandbox.faults import active_faults, heal, inject, load_catalog
 from sandbox.faults.remediations import REMEDIATIONS
 from sandbox.kube_backend import OWNED_KINDS
 
@@ -175,46 +176,29 @@ def _baseline(sb: Sandbox) -> None:
         sb.deploy(model="v1", index="2026-11-01", image=sb.settings.images.default, change_cause="baseline")
 
 
-def _snapshot_of(sb: Sandbox) -> dict:
-    return {"spec": sb.status().spec, "indexes": sorted(m["index_version"] for m in sb.indexes()),
-            "snapshots": sb.snapshots(), "provider": sb.provider_call("GET", "/admin/mode").get("mode")}
-
-
-def _assert_broken(sb: Sandbox, fault_id: str) -> None:
-    probes = probe_steady_state(sb, fault_id)
-    broken = [p for p in probes if not p.ok]
-    assert broken, f"{fault_id}: injected but every probe holds: {probes}"
-    assert all(p.hint for p in broken), f"{fault_id}: a failing probe gives no hint: {broken}"
-
-
-def _assert_holds(sb: Sandbox, fault_id: str) -> None:
-    probes = probe_steady_state(sb, fault_id)
-    assert all(p.ok for p in probes), f"{fault_id}: steady state does not hold: {probes}"
-
-
 @pytest.mark.parametrize("fault_id", sorted(REMEDIATIONS))
 def test_fault_detect_remediate_heal(kube_sb, fault_id):
     _baseline(kube_sb)
-    _assert_holds(kube_sb, fault_id)
-    before = _snapshot_of(kube_sb)
+    assert_holds(kube_sb, fault_id)
+    before = snapshot_of(kube_sb)
 
     assert inject(kube_sb, fault_id)["injected"]
     assert inject(kube_sb, fault_id)["injected"] is False  # twice is harmless
-    _assert_broken(kube_sb, fault_id)
+    assert_broken(kube_sb, fault_id)
 
     REMEDIATIONS[fault_id](kube_sb)
-    _assert_holds(kube_sb, fault_id)
+    assert_holds(kube_sb, fault_id)
 
     assert heal(kube_sb, fault_id)["healed"]
     assert active_faults(kube_sb) == {}
-    after = _snapshot_of(kube_sb)
+    after = snapshot_of(kube_sb)
     assert after["spec"] == before["spec"] and after["provider"] == before["provider"]
 
     inject(kube_sb, fault_id)  # heal alone, with no remediation, also restores it
-    _assert_broken(kube_sb, fault_id)
+    assert_broken(kube_sb, fault_id)
     heal(kube_sb, fault_id)
-    _assert_holds(kube_sb, fault_id)
-    again = _snapshot_of(kube_sb)
+    assert_holds(kube_sb, fault_id)
+    again = snapshot_of(kube_sb)
     assert again["spec"] == before["spec"] and again["provider"] == before["provider"]
     assert set(again["indexes"]) == set(after["indexes"]) and again["snapshots"] == after["snapshots"]
 
