@@ -58,7 +58,7 @@ REQUIRED_CAPABILITIES = (
 )
 #: KPIs that ``labkit report`` computes; the plan must define each of them.
 REQUIRED_KPIS = ("time-to-first-safe-change", "escalation-accuracy", "triage-accuracy", "mttd", "mttr",
-                 "recall-regressions-caught")
+                 "recall-regressions-caught", "change-failure-rate")
 WEEK_COUNT = 13
 
 

@@ -8,6 +8,7 @@ infrastructure).
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -213,19 +214,19 @@ def main() -> None:  # pragma: no cover - console script
 @app.command("report")
 @handled
 def report(
-    course: str = typer.Option("labs", help="The nbgrader course root."),
+    root: Optional[Path] = typer.Option(None, "--root", "--course", envvar="LABKIT_COURSE_ROOT",
+                                        help="Course root (folder with nbgrader_config.py); default ./labs."),
     as_json: bool = JSON,
 ) -> None:
     """Skills matrix (1-4 per capability) and KPIs per trainee, read off the gradebook."""
-    import os
-    from pathlib import Path
-
+    from graders.course import Course
     from graders.report import build_report
 
-    root = Path(course)
-    if not (root / "gradebook.db").exists() and not os.environ.get("LABKIT_GRADEBOOK_URL"):
+    course = Course.locate(root)
+    db_url = course.db_url
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
         from .errors import InvalidInput
 
-        raise InvalidInput(f"no gradebook in {root}; grade a lab first (`labkit course grade LAB`)")
-    result = build_report(root, db_url=os.environ.get("LABKIT_GRADEBOOK_URL") or None)
+        raise InvalidInput(f"no gradebook in {course.root}; grade a lab first (`labkit course grade LAB`)")
+    result = build_report(course.root, db_url=db_url)
     print(result.to_json() if as_json else result.to_markdown())

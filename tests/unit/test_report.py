@@ -102,14 +102,35 @@ def _alembic_head() -> str:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def course_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     _write_sources(root)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(nbgrader_api, "get_alembic_version", _alembic_head)
         _write_gradebook(f"sqlite:///{root / 'gradebook.db'}")
     _write_gamedays(root)
-    return build_report(root, plan=load_plan(), now=dt.datetime(2026, 3, 3, tzinfo=dt.UTC))
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(course_root):
+    return build_report(course_root, plan=load_plan(), now=dt.datetime(2026, 3, 3, tzinfo=dt.UTC))
+
+
+def test_cli_reads_the_course_it_is_pointed_at(course_root, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sandbox.cli import app
+
+    monkeypatch.delenv("LABKIT_GRADEBOOK_URL", raising=False)
+    (course_root / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    out = CliRunner().invoke(app, ["report", "--root", str(course_root), "--json"])
+    assert out.exit_code == 0, out.output
+    kpis = {k["id"]: k for k in json.loads(out.output)["trainees"][0]["kpis"]}
+    assert {"change-failure-rate", "recall-regressions-caught", "mttr"} <= set(kpis)
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    empty = CliRunner().invoke(app, ["report", "--root", str(tmp_path)])
+    assert empty.exit_code == 2 and "no gradebook" in empty.output
 
 
 def test_levels_follow_the_documented_thresholds():
