@@ -33,6 +33,7 @@ from .kube_support import MERGE_PATCH, KubeApi, KubeApiError, ServiceProxy, chec
 from .settings import Settings
 
 PROVIDER, STATE = "provider", "labkit-state"
+API_PORT = 8080  # the model API container port (k8s/base/modelapi-deployment.yaml)
 #: What ``down`` deletes, in this order (ReplicaSets and Pods go with their owners).
 OWNED_KINDS = ("Deployment", "Job", "Service", "ConfigMap", "Pod", "PersistentVolumeClaim")
 
@@ -50,6 +51,7 @@ class KubeSandbox(Sandbox):
         self._api_client = api_client
         self._api: KubeApi | None = None
         self._proxy: ServiceProxy | None = None
+        self._pod_proxies: dict[str, ServiceProxy] = {}
         self._state_rv: str | None = None
         check_namespace(self.namespace)
 
@@ -154,6 +156,9 @@ class KubeSandbox(Sandbox):
         if self._proxy is not None:
             self._proxy.close()
             self._proxy = None
+        for proxy in self._pod_proxies.values():
+            proxy.close()
+        self._pod_proxies.clear()
         removed = []
         for kind in OWNED_KINDS:
             for obj in self.api.list(kind, labels.kube_selector(self.id)):
@@ -221,6 +226,23 @@ class KubeSandbox(Sandbox):
         spec = self._next_spec(self.history(), model, index, image, replicas, config)
         cause = change_cause or f"deploy model={spec.model} index={spec.index} image={spec.image}"
         return self.rollouts.roll_out(spec, cause, None, wait)
+
+    def wait_for_rollout(self) -> Revision:
+        return self.rollouts.wait_current()
+
+    def revision_endpoints(self, revision: int) -> list[str]:
+        """One local URL per pod of the revision, each through the API server's pod proxy."""
+        dep, rss = self.rollouts.objects()
+        rs = ro.rs_of(dep, rss, revision) if dep else None
+        if rs is None:
+            raise UnknownChoice("revision", revision, [r.number for r in ro.history(dep or {}, rss, self._image)])
+        urls = []
+        for pod in waits.pods_of(self.api, self.rollouts.pod_selector(rs)):
+            name = pod["metadata"]["name"]
+            if name not in self._pod_proxies:
+                self._pod_proxies[name] = ServiceProxy(self.api, name, 0, target=f"pods/{name}:{API_PORT}")
+            urls.append(self._pod_proxies[name].url)
+        return urls
 
     def _next_spec(self, revs: list[Revision], model: str | None, index: str | None, image: str | None,
                    replicas: int | None, config: dict[str, Any]) -> DeploySpec:

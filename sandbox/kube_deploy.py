@@ -18,7 +18,7 @@ from . import kube_rollout as ro
 from . import kube_waits as waits
 from . import labels
 from .api import DeploySpec, Revision
-from .errors import InfrastructureError, InvalidInput, RolloutFailed, SandboxNotUp
+from .errors import InfrastructureError, InvalidInput, NoRevisionDeployed, RolloutFailed, SandboxNotUp
 from .kube_support import JSON_PATCH, MERGE_PATCH, KubeApi, KubeApiError, ensure_ours
 from .settings import Settings
 
@@ -74,6 +74,18 @@ class Rollouts:
         unchanged = before is not None and generation == (before["metadata"].get("generation") or 0)
         rev = self._revision_after(generation, spec, cause, rollback_of)
         return self._wait(rev, unchanged) if wait else rev
+
+    def wait_current(self) -> Revision:
+        """``kubectl rollout status``: finish the rollout of the Deployment's current revision."""
+        dep, rss = self.objects()
+        cur = ro.current(dep, rss) if dep else None
+        if dep is None or cur is None:
+            raise NoRevisionDeployed(self.sandbox_id)
+        rev = next(r for r in ro.history(dep, rss, self.image) if r.number == ro.revision_number(cur))
+        if rev.state == "failed":
+            serve = ro.serving(dep, rss)
+            raise RolloutFailed(rev.number, rev.reason, ro.revision_number(serve) if serve else None)
+        return self._wait(rev)
 
     def rollback(self, to_revision: int | None = None) -> Revision:
         """``kubectl rollout undo [--to-revision]``: restore a ReplicaSet's template."""

@@ -265,11 +265,13 @@ def is_proxy_error(status: int, payload: bytes) -> str:
 
 
 class ServiceProxy:
-    """``http://127.0.0.1:PORT`` in front of a Service, for ``ServiceClient`` and graders."""
+    """``http://127.0.0.1:PORT`` in front of a Service (or, with ``target``, one pod:
+    ``pods/<name>:8080``), through the API server's proxy, for ``ServiceClient`` and graders."""
 
-    def __init__(self, api: KubeApi, service: str, port: int = 0) -> None:
+    def __init__(self, api: KubeApi, service: str, port: int = 0, target: str | None = None) -> None:
         self.api = api
         self.service = service
+        self.target = target or f"services/{service}:http"
         handler = self._handler()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
@@ -297,8 +299,7 @@ class ServiceProxy:
                 except ValueError:
                     body = raw.decode(errors="replace")
                 try:
-                    status, payload, ctype = proxy.api.proxy(f"services/{proxy.service}:http", self.command,
-                                                             self.path, body)
+                    status, payload, ctype = proxy.api.proxy(proxy.target, self.command, self.path, body)
                 except InfrastructureError as e:
                     status, payload, ctype = 502, json.dumps({"reason": "unreachable", "detail": e.message}).encode(), \
                         "application/json"

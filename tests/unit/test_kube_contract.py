@@ -449,6 +449,41 @@ async def test_an_image_the_node_can_never_get_fails_the_rollout_at_once(make_sb
     assert (info.value.revision, info.value.serving) == (2, 1)
 
 
+async def test_deploy_without_waiting_then_wait_for_rollout_as_kubectl_rollout_status(make_sb, kmock, fake):
+    sb = await deployed(make_sb, kmock)
+    started = await run(sb.deploy, model="v2", wait=False, change_cause="canary v2")
+    assert started.number == 2
+    done = await run(sb.wait_for_rollout)
+    assert (done.number, done.state, done.spec.model) == (2, "serving", "v2")
+    fake.outcome = "deadline"
+    assert (await run(sb.deploy, image="labkit/modelapi:1.1.0-rc1", wait=False)).number == 3
+    with pytest.raises(RolloutFailed) as info:
+        await run(sb.wait_for_rollout)
+    assert (info.value.revision, info.value.serving) == (3, 2) and "ProgressDeadlineExceeded" in info.value.reason
+    with pytest.raises(RolloutFailed) as again:  # marked failed: said at once, nothing is patched
+        await asyncio.wait_for(run(sb.wait_for_rollout), timeout=2)
+    assert again.value.revision == 3
+    assert len(requests(kmock, "PATCH", "deployments")) == 2
+
+
+async def test_revision_endpoints_reach_each_pod_through_the_api_server_proxy(make_sb, kmock, fake):
+    from sandbox.client import ServiceClient
+    from sandbox.errors import UnknownChoice
+
+    sb = await deployed(make_sb, kmock)
+    [pod] = [p["metadata"]["name"] for p in fake.all("pods") if p["metadata"]["name"].startswith("modelapi-")]
+    path = f"/api/v1/namespaces/{NS}/pods/{pod}:8080/proxy/version"
+    kmock[f"get {path}"] << {"model": "v1", "index": "2026-11-01-v1"}
+    [url] = await run(sb.revision_endpoints, 1)
+    assert url.startswith("http://127.0.0.1:") and url != await run(lambda: sb.endpoint)
+    assert (await run(ServiceClient(url).version))["model"] == "v1"
+    assert [r.method for r in kmock if r.url.path == path] == ["GET"]
+    assert await run(sb.revision_endpoints, 1) == [url]  # one proxy per pod, kept
+    with pytest.raises(UnknownChoice, match="revision 9"):
+        await run(sb.revision_endpoints, 9)
+    await run(sb.down)
+
+
 async def test_rollback_restores_the_previous_replicasets_template(make_sb, kmock, fake):
     sb = await deployed(make_sb, kmock)
     good = fake.all("replicasets")[0]

@@ -15,6 +15,7 @@ from faultcheck import assert_broken, assert_holds, snapshot_of
 
 from sandbox import labels
 from sandbox.api import Sandbox
+from sandbox.client import ServiceClient
 from sandbox.errors import InvalidInput, InvalidReplicas, NoRevisionDeployed, RolloutFailed, UnknownChoice
 from sandbox.faults import active_faults, heal, inject, load_catalog
 from sandbox.faults.remediations import REMEDIATIONS
@@ -115,6 +116,19 @@ def test_mismatched_index_is_held_back_with_its_reason(kube_sb):
     assert kube_sb.version()["model"] == "v1"
     kube_sb.rollback()
     assert kube_sb.history()[-1].state == "serving"
+
+
+def test_canary_without_waiting_and_each_replica_reached_directly(kube_sb):
+    serving = kube_sb.status().serving_revision
+    started = kube_sb.deploy(model="v2", index="2026-11-01", wait=False, change_cause="canary v2")
+    assert started.number > serving
+    done = kube_sb.wait_for_rollout()
+    assert (done.number, done.state) == (started.number, "serving")
+    urls = kube_sb.revision_endpoints(done.number)
+    assert len(urls) == done.spec.replicas
+    assert all(ServiceClient(u).version()["model"] == "v2" for u in urls)
+    kube_sb.rollback(to_revision=serving)
+    assert kube_sb.version()["model"] == "v1"
 
 
 def test_state_is_a_labelled_configmap(kube_sb):
