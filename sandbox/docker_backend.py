@@ -107,10 +107,13 @@ class DockerSandbox(DockerData, Sandbox):
             jobs.append(pool.submit(engine.ensure_volume, self.docker, self.names["volume"], self._labels("data")))
             for job in jobs:
                 job.result()
-        # The gateway mounts the fresh volume first: Docker populates it from the image once;
-        # concurrent first mounts race on that copy. The provider and the revisions come after.
-        self._ensure_gateway(image)
-        self._ensure_provider(image)
+        # Docker populates a fresh volume from the image at the first mount that asks for it: the
+        # gateway's. The provider mounts with nocopy, so it starts alongside (it reads the corpus
+        # titles again when a candidate is unknown); revisions come after, onto a full volume.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            started = [pool.submit(self._ensure_gateway, image), pool.submit(self._ensure_provider, image)]
+            for job in started:
+                job.result()
         self._restart_serving()
         return self
 
@@ -157,7 +160,7 @@ class DockerSandbox(DockerData, Sandbox):
                 container_port=PROVIDER_PORT,
                 command=["python", "-m", "modelapi", "provider"],
                 environment={"PORT": str(PROVIDER_PORT)},
-                volumes={self.names["volume"]: {"bind": "/data", "mode": "ro"}},
+                volumes={self.names["volume"]: {"bind": "/data", "mode": "ro,nocopy"}},
                 mem_limit="256m",
             )
 

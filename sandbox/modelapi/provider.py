@@ -220,8 +220,8 @@ def create_provider_app(config: ProviderConfig | None = None) -> FastAPI:
         if state.mode == "slow":
             await asyncio.sleep(state.delay_s)
         if any(c not in state.titles for c in body.candidates) and (
-            time.monotonic() - state.titles_loaded_at > TITLES_RELOAD_S
-        ):  # a snapshot added since start (new docs): read the corpora again
+            not state.titles or time.monotonic() - state.titles_loaded_at > TITLES_RELOAD_S
+        ):  # a snapshot added since start (new docs), or started before the volume was filled
             state.titles = load_titles(config.data_dir / "corpus")
             state.titles_loaded_at = time.monotonic()
         ranked = rank(body.query, body.candidates, state.titles)
