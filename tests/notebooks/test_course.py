@@ -193,9 +193,11 @@ def test_wrong_submission_gets_partial_credit(lab: str, lab_work):
     assert not spec.passing & set(o.failed_cells), f"expected {sorted(spec.passing)} to pass; failed {o.failed_cells}"
 
 
-def _solution_changes_the_service(lab: str) -> bool:
+def _cells_change_the_service(lab: str, solution: bool) -> bool:
+    """Whether the lab's solution (or locked) code cells deploy, roll back or inject a fault."""
     nb = nbformat.read(str(LABS_DIR / "source" / lab / f"{lab}.ipynb"), as_version=4)
-    return any(c.metadata.get("nbgrader", {}).get("solution") and (".deploy(" in c.source or ".rollback(" in c.source)
+    return any(bool(c.metadata.get("nbgrader", {}).get("solution")) == solution
+               and any(call in c.source for call in (".deploy(", ".rollback(", "inject("))
                for c in nb.cells if c.cell_type == "code")
 
 
@@ -209,9 +211,10 @@ def test_graded_run_records_who_changed_what(lab: str, course: Course, lab_work)
     run = read_changes(course.root).get(("solution", lab))
     assert run is not None and "error" not in run, f"no changes record for {lab}: {run}"
     made_by = [r["made_by"] for r in run["revisions"]]
-    assert "lab" in made_by, f"{lab}: the setup's deploy was not attributed to the lab: {run['revisions']}"
-    if _solution_changes_the_service(lab):
-        assert "trainee" in made_by, f"{lab}: the solution's rollouts were not attributed: {run['revisions']}"
+    assert "unknown" not in made_by, f"{lab}: a revision made outside every cell: {run['revisions']}"
+    for who, solution in (("lab", False), ("trainee", True)):
+        if _cells_change_the_service(lab, solution):
+            assert who in made_by, f"{lab}: no revision attributed to the {who}: {run['revisions']}"
     if lab.startswith("lab05"):  # fix-forward with the crashing rc1 fails; the undo is a remediation
         assert (run["changes"], run["failed"]) == (1, 1), run
 
