@@ -33,6 +33,8 @@ from nbgrader.utils import is_solution
 
 TOLERANCE = 0.02
 RECALL_K = 5
+CHANGES_FILE = "changes.jsonl"
+"""Next to ``live_checks.jsonl`` in the course's ``reports/``: one ``changes`` record per graded run."""
 
 
 @dataclass

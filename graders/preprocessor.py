@@ -48,7 +48,6 @@ from .checks import CHECKS, check
 from .result import CheckResult
 
 RESOURCE_KEY = "labkit"
-CHANGES_FILE = "changes.jsonl"
 
 
 def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
@@ -181,7 +180,7 @@ class LiveStateGrader(NbGraderPreprocessor):
 
     def _record_changes(self, nb: NotebookNode, sb: Any, ids: dict[str, Any]) -> None:
         """Keep the run's rollout history, attributed (``graders.changes``), for the KPIs."""
-        from .changes import record_for
+        from .changes import CHANGES_FILE, record_for
 
         try:
             record = record_for(sb, nb)

@@ -27,17 +27,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import re
-
 import nbformat
 
 from . import gamedays
-from .preprocessor import CHANGES_FILE
+from .changes import CHANGES_FILE
 
 LEVEL_THRESHOLDS: tuple[tuple[float, int], ...] = ((0.90, 4), (0.75, 3), (0.50, 2), (0.0, 1))
 PREFIX_CAPABILITIES = {"escalation-": "incident-response", "triage-": "observability-triage"}
