@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api import Sandbox
-from ..load import send_searches
 from ..client import load_queries
 from ..errors import LabkitError, ServiceError
+from ..load import send_searches
 
 
 @dataclass(frozen=True)
