@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -127,6 +128,8 @@ class AppConfig:
             raise ConfigError(f"TOP_K={self.top_k} must be between 1 and {MAX_K}")
         if not self.provider_timeout_s > 0:
             raise ConfigError(f"PROVIDER_TIMEOUT_S={self.provider_timeout_s} must be > 0")
+        if self.provider_url and not re.fullmatch(r"http://[^/:]+(:\d+)?", self.provider_url):
+            raise ConfigError(f"PROVIDER_URL={self.provider_url!r} must be http://HOST[:PORT]")
         if self.defect and self.defect not in DEFECTS:
             raise ConfigError(
                 f"MODELAPI_DEFECT={self.defect!r} is not one of: {', '.join(DEFECTS)} (or empty)"

@@ -22,15 +22,16 @@ changes the mode at run time. ``GET /healthz`` is liveness. Port: ``PORT``
 from __future__ import annotations
 
 import asyncio
-import time
+import json
 import logging
+import time
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -100,39 +101,78 @@ class RerankResult(NamedTuple):
 class RerankClient:
     """Client side of ``POST /rerank`` with an overall deadline; it never raises.
 
-    Create one per app and call :meth:`open` inside the event loop that will
-    use it (the connection pool is shared for the app's life); :meth:`aclose`
-    releases it.
+    A small HTTP/1.1 client on asyncio streams with a pool of keep-alive connections: the
+    rerank hop is on every search, and a general-purpose client costs more CPU than the
+    provider's answer. A connection is reused only after a complete response; one that
+    failed or was cut by the deadline is closed. Create one per app and call :meth:`open`
+    in the event loop that uses it; :meth:`aclose` closes the pool.
     """
 
     def __init__(self, base_url: str, timeout_s: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._client: httpx.AsyncClient | None = None
+        url = urlsplit(self.base_url)
+        if url.scheme != "http" or not url.hostname:
+            raise ValueError(f"PROVIDER_URL={base_url!r} must be http://HOST[:PORT] (the hop is plain HTTP/1.1)")
+        self._host, self._port = url.hostname, url.port or 80
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._open = False
 
     def open(self) -> None:
-        """Create the pooled HTTP client (idempotent)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout_s)
+        """Mark the client usable (connections are made on demand; idempotent)."""
+        self._open = True
 
     async def aclose(self) -> None:
-        """Close the HTTP client."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close every pooled connection."""
+        while self._idle:
+            _, writer = self._idle.pop()
+            writer.close()
+        self._open = False
+
+    async def _post(self, body: bytes) -> tuple[int, bytes]:
+        for attempt in (1, 2):  # a pooled connection the provider closed meanwhile: one retry
+            reused = bool(self._idle)
+            reader, writer = self._idle.pop() if reused else await asyncio.open_connection(self._host, self._port)
+            try:
+                writer.write(b"POST /rerank HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%b" % (self._host.encode(), len(body), body))
+                status_line = await reader.readline()
+                if not status_line:
+                    raise ConnectionResetError("the provider closed the connection")
+                status = int(status_line.split()[1])
+                length, close = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                payload = await reader.readexactly(length)
+            except BaseException as exc:
+                writer.close()
+                if reused and attempt == 1 and isinstance(exc, (ConnectionError, asyncio.IncompleteReadError)):
+                    continue
+                raise
+            if close:
+                writer.close()
+            else:
+                self._idle.append((reader, writer))
+            return status, payload
+        raise ConnectionResetError("the provider closed the connection")
 
     async def rerank(self, query: str, ids: list[str]) -> RerankResult:
         """Ask the provider to reorder ``ids``; ``timeout`` or ``error`` on failure."""
-        self.open()
-        assert self._client is not None
+        body = json.dumps({"query": query, "candidates": ids}).encode()
         try:
             async with asyncio.timeout(self.timeout_s):
-                resp = await self._client.post("/rerank", json={"query": query, "candidates": ids})
-            resp.raise_for_status()
-            return RerankResult(_parse_ranking(resp.json(), ids), "ok")
-        except (TimeoutError, httpx.TimeoutException):
+                status, payload = await self._post(body)
+            if status >= 400:
+                return RerankResult(None, "error", f"provider answered {status}")
+            return RerankResult(_parse_ranking(json.loads(payload), ids), "ok")
+        except TimeoutError:
             return RerankResult(None, "timeout", f"no answer within {self.timeout_s:g}s")
-        except (httpx.HTTPError, ValueError) as exc:
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
             return RerankResult(None, "error", str(exc) or type(exc).__name__)
 
 

@@ -4,6 +4,7 @@ provider runs under uvicorn in a thread where a real socket is needed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -85,9 +86,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def provider_server(data_dir: Path, **settings: Any) -> Iterator[str]:
+def provider_server(data_dir: Path, port: int | None = None, **settings: Any) -> Iterator[str]:
     """Run the provider under uvicorn in a thread; yield its base URL."""
-    port = free_port()
+    port = port or free_port()
     app = create_provider_app(ProviderConfig(data_dir=data_dir, **settings))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -146,6 +147,7 @@ def test_config_from_env_defaults_and_parsing() -> None:
         ({"PROVIDER_TIMEOUT_S": "-1"}, "PROVIDER_TIMEOUT_S"),
         ({"MODELAPI_DEFECT": "explode"}, "MODELAPI_DEFECT"),
         ({"INDEX_NAME": "../etc"}, "INDEX_NAME"),
+        ({"PROVIDER_URL": "https://provider:8081"}, "PROVIDER_URL"),
     ],
 )
 def test_config_rejects_bad_values(env: dict[str, str], fragment: str) -> None:
@@ -405,6 +407,34 @@ def test_provider_error_and_unreachable_provider_degrade(data_dir: Path) -> None
         assert resp.status_code == 200 and resp.json()["provider"] == "error"
         text = client.get("/metrics").text
         assert metric(text, "modelapi_provider_requests_total", outcome="error") == 1
+
+
+def test_rerank_client_keeps_connections_and_survives_a_provider_restart(data_dir: Path) -> None:
+    """The rerank hop reuses one connection per concurrent call, and a pooled connection the
+    provider closed (restart, outage) costs one retry, never a failed search."""
+    from sandbox.modelapi.provider import RerankClient
+
+    port = free_port()
+    ids = ["rb-0001", "rb-0006"]
+
+    async def calls(client: RerankClient, n: int) -> list[str]:
+        return [(await client.rerank("memory leak model server", ids)).outcome for _ in range(n)]
+
+    async def scenario() -> None:
+        client = RerankClient(f"http://127.0.0.1:{port}", timeout_s=2.0)
+        client.open()
+        with provider_server(data_dir, port=port):
+            assert await calls(client, 5) == ["ok"] * 5
+            assert len(client._idle) == 1  # five calls, one connection
+            order = (await client.rerank("memory leak model server", ids)).order
+            assert order == ["rb-0006", "rb-0001"]
+        down = await client.rerank("x", ids)
+        assert down.outcome == "error" and not client._idle  # stale connection dropped, provider gone
+        with provider_server(data_dir, port=port):
+            assert await calls(client, 2) == ["ok", "ok"]
+        await client.aclose()
+
+    asyncio.run(scenario())
 
 
 def test_provider_app_modes_and_ranking(data_dir: Path) -> None:

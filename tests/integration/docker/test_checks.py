@@ -71,10 +71,10 @@ def test_p95_within_slo_measured_by_the_grader(sandbox):
 
 
 def test_p95_fails_when_the_cpu_limit_starves_the_service(sandbox):
-    sandbox.deploy(cpus="0.05")  # the saturation fault: 5 ms of CPU per 100 ms caps throughput
+    sandbox.deploy(cpus="0.02")  # the saturation fault: 2 ms of CPU per 100 ms caps throughput
     starved = graders.check("p95_within_slo", sandbox, slo_ms=300, requests=96, concurrency=12)
     assert not starved.passed, str(starved)
-    assert "cpus=0.05" in starved.observed and ("CPU limit" in starved.hint or "failed" in starved.hint)
+    assert "cpus=0.02" in starved.observed and ("CPU limit" in starved.hint or "failed" in starved.hint)
 
 
 def _set_rule(sb, **rule):
