@@ -5,9 +5,9 @@ without any remediation, also restores it."""
 from __future__ import annotations
 
 import pytest
-from faultcheck import assert_broken, assert_holds, snapshot_of
+from faultcheck import assert_round_trip
 
-from sandbox.faults import active_faults, heal, inject
+from sandbox.faults import heal
 from sandbox.faults.remediations import REMEDIATIONS
 from sandbox.settings import RolloutSettings
 
@@ -21,30 +21,7 @@ def test_fault_detect_remediate_heal(sandbox_factory, fault_id):
     deadline = RolloutSettings().progress_deadline_s if fault_id == "saturation" else 20
     sb = sandbox_factory("f", rollout=RolloutSettings(progress_deadline_s=deadline)).up()
     sb.deploy(model="v1", index="2026-11-01")
-    assert_holds(sb, fault_id)
-    before = snapshot_of(sb)
-
-    assert inject(sb, fault_id)["injected"]
-    assert inject(sb, fault_id)["injected"] is False  # twice is harmless
-    assert_broken(sb, fault_id)
-
-    REMEDIATIONS[fault_id](sb)
-    assert_holds(sb, fault_id)
-
-    assert heal(sb, fault_id)["healed"]
-    assert active_faults(sb) == {}
-    after = snapshot_of(sb)
-    assert after["spec"] == before["spec"] and after["provider"] == before["provider"]
-    assert set(before["snapshots"]) <= set(after["snapshots"])
-
-    # heal alone, with no remediation, also restores the pre-fault state exactly
-    inject(sb, fault_id)
-    assert_broken(sb, fault_id)
-    heal(sb, fault_id)
-    assert_holds(sb, fault_id)
-    again = snapshot_of(sb)
-    assert again["spec"] == before["spec"] and again["provider"] == before["provider"]
-    assert set(again["indexes"]) == set(after["indexes"]) and again["snapshots"] == after["snapshots"]
+    assert_round_trip(sb, fault_id)
 
 
 def test_heal_of_a_fault_that_is_not_active_changes_nothing(sandbox):

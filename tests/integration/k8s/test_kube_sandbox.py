@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from faultcheck import assert_broken, assert_holds, snapshot_of
+from faultcheck import assert_round_trip
 
 from sandbox import labels
 from sandbox.api import Sandbox
 from sandbox.client import ServiceClient
 from sandbox.errors import InvalidInput, InvalidReplicas, NoRevisionDeployed, RolloutFailed, UnknownChoice
-from sandbox.faults import active_faults, heal, inject, load_catalog
+from sandbox.faults import active_faults, heal, load_catalog
 from sandbox.faults.remediations import REMEDIATIONS
 from sandbox.kube_backend import OWNED_KINDS
 
@@ -193,28 +193,7 @@ def _baseline(sb: Sandbox) -> None:
 @pytest.mark.parametrize("fault_id", sorted(REMEDIATIONS))
 def test_fault_detect_remediate_heal(kube_sb, fault_id):
     _baseline(kube_sb)
-    assert_holds(kube_sb, fault_id)
-    before = snapshot_of(kube_sb)
-
-    assert inject(kube_sb, fault_id)["injected"]
-    assert inject(kube_sb, fault_id)["injected"] is False  # twice is harmless
-    assert_broken(kube_sb, fault_id)
-
-    REMEDIATIONS[fault_id](kube_sb)
-    assert_holds(kube_sb, fault_id)
-
-    assert heal(kube_sb, fault_id)["healed"]
-    assert active_faults(kube_sb) == {}
-    after = snapshot_of(kube_sb)
-    assert after["spec"] == before["spec"] and after["provider"] == before["provider"]
-
-    inject(kube_sb, fault_id)  # heal alone, with no remediation, also restores it
-    assert_broken(kube_sb, fault_id)
-    heal(kube_sb, fault_id)
-    assert_holds(kube_sb, fault_id)
-    again = snapshot_of(kube_sb)
-    assert again["spec"] == before["spec"] and again["provider"] == before["provider"]
-    assert set(again["indexes"]) == set(after["indexes"]) and again["snapshots"] == after["snapshots"]
+    assert_round_trip(kube_sb, fault_id)
 
 
 # --- last: a clean slate ----------------------------------------------------------------------------
