@@ -24,9 +24,10 @@ from sandbox.errors import (
     ServiceError,
     UnknownChoice,
 )
+from sandbox.load import send_searches
 
 from . import runbook as _runbook
-from .load import drift_scores, send_searches
+from .load import drift_scores
 from .result import CheckResult, failed, passed
 
 #: Errors that describe the trainee's sandbox, not the grader: they fail the check.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.load import LoadReport, percentile, send_searches
-
-__all__ = ["LoadReport", "percentile", "send_searches", "drift_score", "drift_scores"]
+from sandbox.load import send_searches
 
 
 def drift_score(endpoint: str, timeout_s: float = 5.0) -> tuple[float, int]:

@@ -507,7 +507,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """Log the configuration, open the provider client, load the index."""
+        """Log the configuration, load the index; close the provider's connections at exit."""
         log.info(
             "modelapi %s starting (model %s, index %s, revision %s, provider %s)",
             __version__,
@@ -516,8 +516,6 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
             config.image_revision,
             config.provider_url or "<disabled>",
         )
-        if state.provider is not None:
-            state.provider.open()
         if config.index_dir is None:
             log.warning("index not ready: INDEX_NAME is not set")
         state.try_load(force=True)

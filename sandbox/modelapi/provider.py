@@ -104,8 +104,8 @@ class RerankClient:
     A small HTTP/1.1 client on asyncio streams with a pool of keep-alive connections: the
     rerank hop is on every search, and a general-purpose client costs more CPU than the
     provider's answer. A connection is reused only after a complete response; one that
-    failed or was cut by the deadline is closed. Create one per app and call :meth:`open`
-    in the event loop that uses it; :meth:`aclose` closes the pool.
+    failed or was cut by the deadline is closed. Connections are made on demand in the event
+    loop that uses the client; :meth:`aclose` closes the pool.
     """
 
     def __init__(self, base_url: str, timeout_s: float) -> None:
@@ -116,18 +116,12 @@ class RerankClient:
             raise ValueError(f"PROVIDER_URL={base_url!r} must be http://HOST[:PORT] (the hop is plain HTTP/1.1)")
         self._host, self._port = url.hostname, url.port or 80
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self._open = False
-
-    def open(self) -> None:
-        """Mark the client usable (connections are made on demand; idempotent)."""
-        self._open = True
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
         while self._idle:
             _, writer = self._idle.pop()
             writer.close()
-        self._open = False
 
     async def _post(self, body: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):  # a pooled connection the provider closed meanwhile: one retry

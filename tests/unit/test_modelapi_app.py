@@ -422,7 +422,6 @@ def test_rerank_client_keeps_connections_and_survives_a_provider_restart(data_di
 
     async def scenario() -> None:
         client = RerankClient(f"http://127.0.0.1:{port}", timeout_s=2.0)
-        client.open()
         with provider_server(data_dir, port=port):
             assert await calls(client, 5) == ["ok"] * 5
             assert len(client._idle) == 1  # five calls, one connection
