@@ -198,10 +198,15 @@ def schedule_for(week: int, plan: Any = None) -> dict[str, Any]:
     raise UnknownChoice("game-day week", week, [e["week"] for e in plan.game_days.schedule])
 
 
+def _find_injected(course_root: str | Path, trainee: str, incident: str) -> GameDayEvent | None:
+    return next((ev for ev in load(course_root)
+                 if (ev.trainee, ev.incident, ev.event) == (trainee, incident, "injected")), None)
+
+
 def _injected(course_root: str | Path, trainee: str, incident: str) -> GameDayEvent:
-    for ev in load(course_root):
-        if (ev.trainee, ev.incident, ev.event) == (trainee, incident, "injected"):
-            return ev
+    ev = _find_injected(course_root, trainee, incident)
+    if ev is not None:
+        return ev
     raise InvalidInput(f"no scenario {incident!r} started for {trainee!r} in {events_path(course_root)}",
                        fix=f"start it first: labkit gameday start FAULT --trainee {trainee} --week W")
 
@@ -215,7 +220,7 @@ def start(course_root: str | Path, sb: Any, fault_id: str, trainee: str, week: i
     catalog = catalog or load_catalog()
     catalog.get(fault_id)  # an unknown fault names the valid ones before anything happens
     incident = incident or f"w{int(week):02d}-{fault_id}"
-    if any((e.trainee, e.incident, e.event) == (trainee, incident, "injected") for e in load(course_root)):
+    if _find_injected(course_root, trainee, incident) is not None:
         raise InvalidInput(f"scenario {incident!r} of {trainee!r} already started",
                            fix="pass another --incident for a second run of the same fault")
     out = inject(sb, fault_id, catalog)
