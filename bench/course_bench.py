@@ -5,7 +5,7 @@
 * ``cohort``: at least 8 synthetic submissions of one lab (copies of its solution and of its
   blank release, half each) graded with ``--jobs 1`` and with ``--jobs 2``; the speedup is
   jobs-1 seconds / jobs-2 seconds, and the scores of both runs must agree.
-* ``wrapper_overhead``: our wrapper (``graders.course_grade.grade``, one submission) against a
+* ``wrapper_overhead``: our wrapper (``labkit.course_grade.grade``, one submission) against a
   plain ``nbgrader autograde`` of the same submission in the same course, alternating, median of
   ``REPEATS``. The sandbox's setup (``connect()`` and the deploy inside the notebook) is paid by
   both and so cancels out; the wrapper's own work (preflight, gradebook reads, tearing the
@@ -37,8 +37,8 @@ from fixture_lab import LAB as FIXTURE  # noqa: E402
 from fixture_lab import write_fixture_lab  # noqa: E402
 from nbhelpers import LABS, copy_course  # noqa: E402
 
-from graders.course import Course, add_student, nbgrader_binary, nbgrader_env, submit  # noqa: E402
-from graders.course_grade import grade, run_with_timeout, teardown  # noqa: E402
+from labkit.course import Course, add_student, nbgrader_binary, nbgrader_env, submit  # noqa: E402
+from labkit.course_grade import grade, run_with_timeout, teardown  # noqa: E402
 from sandbox.settings import Settings  # noqa: E402
 
 REPEATS = 5

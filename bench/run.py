@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from sandbox import engine, labels  # noqa: E402
 from sandbox.client import ServiceClient, load_queries  # noqa: E402
-from sandbox.docker_backend import DockerSandbox  # noqa: E402
+from sandbox._docker.backend import DockerSandbox  # noqa: E402
 from sandbox.settings import Settings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"

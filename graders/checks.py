@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import connect
 from sandbox.errors import (
     CheckFailed,
     InvalidInput,
@@ -24,6 +25,7 @@ from sandbox.errors import (
     ServiceError,
     UnknownChoice,
 )
+from sandbox.client import ServiceClient, load_queries
 from sandbox.load import send_searches
 
 from . import runbook as _runbook
@@ -63,8 +65,6 @@ def register(name: str, *, needs_sandbox: bool = True) -> Callable[[CheckFn], Ch
 
 
 def _default_sandbox() -> Any:
-    from sandbox import connect
-
     return connect(up=False)
 
 
@@ -267,8 +267,6 @@ def recall_at_least(sb: Any, k: int = 5, threshold: float = 0.85) -> CheckResult
     Partial credit below the threshold: ``(recall - threshold/2) / (threshold/2)``, so half
     the threshold or less earns nothing.
     """
-    from sandbox.client import ServiceClient
-
     expected = f"recall@{k} >= {threshold:.2f}"
     not_ready = _not_ready("recall_at_least", sb, expected)
     if not_ready is not None:
@@ -292,8 +290,6 @@ def recall_at_least(sb: Any, k: int = 5, threshold: float = 0.85) -> CheckResult
 def p95_within_slo(sb: Any, slo_ms: float = 300, requests: int = 200, concurrency: int = 4,
                    max_error_rate: float = 0.01) -> CheckResult:
     """p95 latency of searches the grader sends itself is within ``slo_ms``, with few errors."""
-    from sandbox.client import load_queries
-
     expected = f"p95 <= {slo_ms:g} ms and errors <= {max_error_rate:.0%}"
     not_ready = _not_ready("p95_within_slo", sb, expected)
     if not_ready is not None:
@@ -325,8 +321,6 @@ def drift_alert_tuned(sb: Any) -> CheckResult:
     queries (must be above it, with at least ``min_queries`` in the window), then the
     baseline again so the sandbox is left with normal traffic.
     """
-    from sandbox.client import load_queries
-
     expected = "quiet on baseline traffic, firing on drifted traffic"
     rule = (sb.state().get("alerts") or {}).get("query-drift")
     how = ("set it: st = sb.state(); st['alerts'] = {'query-drift': {'threshold': T,"

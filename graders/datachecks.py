@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sandbox import labels
-from sandbox.errors import InfrastructureError, InvalidInput
+from sandbox.client import ServiceClient, load_eval_set, load_queries
+from sandbox.errors import InvalidInput
+from sandbox.faults import probe_steady_state
 
 from .checks import register
 from .result import CheckResult, failed, passed
@@ -24,11 +25,6 @@ POISONED_SNAPSHOT = "2026-11-15-poisoned"
 @register("fault_healed")
 def fault_healed(sb: Any, fault: str) -> CheckResult:
     """Every steady-state probe of ``fault`` (from the fault catalog) passes."""
-    try:
-        from sandbox.faults import probe_steady_state
-    except ImportError as e:
-        raise InfrastructureError("the fault catalog (sandbox.faults) is not installed",
-                                  fix="update labkit: `pip install -e .`") from e
     probes = list(probe_steady_state(sb, fault))
     bad = [p for p in probes if not p.ok]
     expected = f"all {len(probes)} steady-state probes of {fault} pass"
@@ -42,8 +38,6 @@ def fault_healed(sb: Any, fault: str) -> CheckResult:
 
 def _probe_queries(limit: int) -> list[str]:
     """Common on-call questions: the eval set's queries, then the baseline traffic."""
-    from sandbox.client import load_eval_set, load_queries
-
     seen = dict.fromkeys([i.query for i in load_eval_set()] + load_queries("baseline"))
     return list(seen)[:limit]
 
@@ -61,8 +55,6 @@ def _json_job(sb: Any, cmd: list[str], what: str) -> tuple[Any, str]:
 
 
 def _poison_served(sb: Any, doc_id: str, probes: int) -> tuple[bool, str]:
-    from sandbox.client import ServiceClient
-
     client = ServiceClient(sb.endpoint)
     queries = _probe_queries(probes)
     hits = [q for q in queries if doc_id in [r["id"] for r in client.search(q, k=10).get("results", [])]]
@@ -146,39 +138,16 @@ def lineage_traceable(sb: Any) -> CheckResult:
 # --- foreign objects ---------------------------------------------------------------------------
 
 
-def foreign_snapshot(docker_client: Any = None) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every container, network and volume NOT labelled ``managed-by=labkit``.
-
-    ``{"containers": {id: {name, status, created, started, restarts}}, "networks": {id:
-    {name, created}}, "volumes": {name: {name, created}}}`` - JSON-serialisable, so it can
-    travel in nbgrader's ``resources``.
-    """
-    if docker_client is None:
-        from sandbox.engine import connect_engine
-
-        docker_client = connect_engine()
-    snap: dict[str, dict[str, dict[str, Any]]] = {"containers": {}, "networks": {}, "volumes": {}}
-    for c in docker_client.containers.list(all=True, ignore_removed=True):
-        if not labels.is_ours(c.labels):
-            state = c.attrs.get("State") or {}
-            snap["containers"][c.id] = {
-                "name": c.name, "status": c.status, "created": c.attrs.get("Created", ""),
-                "started": state.get("StartedAt", "") if isinstance(state, dict) else "",
-                "restarts": int(c.attrs.get("RestartCount", 0) or 0),
-            }
-    for n in docker_client.networks.list():
-        if not labels.is_ours(n.attrs.get("Labels")):
-            snap["networks"][n.id] = {"name": n.name, "created": n.attrs.get("Created", "")}
-    for v in docker_client.volumes.list():
-        if not labels.is_ours(v.attrs.get("Labels")):
-            snap["volumes"][v.id] = {"name": v.name, "created": v.attrs.get("CreatedAt", "")}
-    return snap
+def foreign_snapshot(sb: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every object in the sandbox's reach that the kit did NOT make (``Sandbox.foreign_objects``):
+    JSON-serialisable, so it can travel in nbgrader's ``resources``."""
+    return sb.foreign_objects()
 
 
 def foreign_changes(baseline: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What happened to foreign objects since ``baseline``: removed, stopped, restarted."""
     changes = []
-    for kind in ("containers", "networks", "volumes"):
+    for kind in sorted(baseline):
         for oid, before in (baseline.get(kind) or {}).items():
             after = (now.get(kind) or {}).get(oid)
             what = f"{kind[:-1]} {before.get('name', oid[:12])}"
@@ -196,14 +165,11 @@ def foreign_changes(baseline: dict[str, Any], now: dict[str, Any]) -> list[str]:
 def foreign_untouched(sb: Any, baseline: dict[str, Any] | None = None) -> CheckResult:
     """No container, network or volume the kit did not make was removed, stopped or restarted."""
     if baseline is None:
-        raise InvalidInput("foreign_untouched needs baseline=graders.foreign_snapshot(client) taken"
+        raise InvalidInput("foreign_untouched needs baseline=graders.foreign_snapshot(sb) taken"
                            " before the work (in grading: the ForeignSnapshot preprocessor)")
-    client = getattr(sb, "docker", None)
     expected = "every object not labelled managed-by=labkit as it was"
-    if client is None:
-        return passed("foreign_untouched", f"backend {sb.backend}: no Docker engine shared", expected)
-    changes = foreign_changes(baseline, foreign_snapshot(client))
-    total = sum(len(baseline.get(k) or {}) for k in ("containers", "networks", "volumes"))
+    changes = foreign_changes(baseline, foreign_snapshot(sb))
+    total = sum(len(objs or {}) for objs in baseline.values())
     if not changes:
         return passed("foreign_untouched", f"{total} foreign objects untouched", expected)
     return failed("foreign_untouched", "; ".join(changes[:5]), expected,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from sandbox.client import ServiceClient
 from sandbox.load import send_searches
 
 
 def drift_score(endpoint: str, timeout_s: float = 5.0) -> tuple[float, int]:
     """(``modelapi_query_drift_score``, ``modelapi_query_drift_window``) of one replica."""
-    from sandbox.client import ServiceClient
-
     samples = ServiceClient(endpoint, timeout_s).metrics()
     score = samples.get("modelapi_query_drift_score", [({}, 0.0)])[0][1]
     window = samples.get("modelapi_query_drift_window", [({}, 0.0)])[0][1]

@@ -38,13 +38,26 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    NbGraderPreprocessor,
+    SaveAutoGrades,
+)
 from nbgrader.utils import determine_grade, is_grade, is_solution
 from traitlets import Bool, Unicode
 
+from sandbox import make_sandbox
 from sandbox.errors import InvalidInput, LabkitError
+from sandbox.settings import Settings
 
+from .changes import CHANGES_FILE, record_for
 from .checks import CHECKS, check
+from .datachecks import foreign_snapshot
 from .result import CheckResult
 
 RESOURCE_KEY = "labkit"
@@ -112,16 +125,8 @@ class ForeignSnapshot(NbGraderPreprocessor):
     """Before ``Execute``: record every object the kit did not make, for ``foreign_untouched``."""
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
-        from sandbox.settings import Settings
-
-        settings = Settings.from_env()
-        if settings.backend == "docker":
-            from sandbox.engine import connect_engine
-
-            from .datachecks import foreign_snapshot
-
-            baseline = foreign_snapshot(connect_engine(settings.docker_host))
-            resources.setdefault(RESOURCE_KEY, {})["foreign_baseline"] = baseline
+        baseline = foreign_snapshot(make_sandbox(Settings.from_env()))
+        resources.setdefault(RESOURCE_KEY, {})["foreign_baseline"] = baseline
         return nb, resources
 
 
@@ -180,8 +185,6 @@ class LiveStateGrader(NbGraderPreprocessor):
 
     def _record_changes(self, nb: NotebookNode, sb: Any, ids: dict[str, Any]) -> None:
         """Keep the run's rollout history, attributed (``graders.changes``), for the KPIs."""
-        from .changes import CHANGES_FILE, record_for
-
         try:
             record = record_for(sb, nb)
         except (LabkitError, ValueError) as e:  # the KPIs lose one run; the grades stand
@@ -190,9 +193,6 @@ class LiveStateGrader(NbGraderPreprocessor):
         self._append([{**record, **_ids(ids)}], self._report().with_name(CHANGES_FILE))
 
     def _sandbox(self) -> Any:
-        from sandbox import make_sandbox
-        from sandbox.settings import Settings
-
         return make_sandbox(Settings.from_env())
 
     def _grade_cell(self, cell: NotebookNode, decl: dict[str, Any], sb: Any,
@@ -265,16 +265,6 @@ def _kernel_points(cell: NotebookNode, log: Any) -> float | None:
 
 def autograde_preprocessors() -> list[type]:
     """nbgrader's default autograde pipeline with the three live-state steps in place."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        Execute,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
-
     return [ForeignSnapshot, Execute, LiveStateGrader, IgnorePattern, ClearMetadataPreprocessor,
             LimitOutput, SaveAutoGrades, LiveSuggestions, AssignLatePenalties, CheckCellMetadata]
 

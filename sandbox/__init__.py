@@ -20,6 +20,7 @@ from .errors import (
     RolloutFailed,
 )
 from .settings import Settings
+from ._docker.backend import DockerSandbox
 
 __all__ = [
     "connect",
@@ -40,11 +41,9 @@ def make_sandbox(settings: Settings | None = None, **overrides: Any) -> Sandbox:
     """The backend the settings name, not yet brought up."""
     settings = settings or Settings.from_env(**overrides)
     if settings.backend == "kube":
-        from .kube_backend import KubeSandbox
+        from ._kube.backend import KubeSandbox  # the kubernetes client costs ~1 s to import
 
         return KubeSandbox(settings)
-    from .docker_backend import DockerSandbox
-
     return DockerSandbox(settings)
 
 

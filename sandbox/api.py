@@ -151,6 +151,16 @@ class Sandbox(abc.ABC):
     def status(self) -> SandboxStatus: ...
 
     @abc.abstractmethod
+    def preflight(self) -> None:
+        """Raise the ``InfrastructureError`` that would stop this sandbox from working (engine
+        or API server unreachable, image missing) before anything is created."""
+
+    @abc.abstractmethod
+    def foreign_objects(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every object in this sandbox's reach that the kit did not make, by kind and id
+        (JSON-ready): what a trainee must never touch."""
+
+    @abc.abstractmethod
     def deploy(
         self,
         model: str | None = None,

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
-from . import engine, labels
+from . import labels
+from ._docker import engine
 from .errors import InfrastructureError, ToolMissing
 from .settings import Settings
 

@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _docker_or_reason() -> tuple[object | None, str]:
     try:
-        from sandbox.engine import connect_engine
+        from sandbox._docker.engine import connect_engine
 
         return connect_engine(timeout=30), ""
     except Exception as e:  # noqa: BLE001 - any failure is the reason
@@ -73,7 +73,7 @@ def unique_id(prefix: str = "t") -> str:
 @pytest.fixture
 def sandbox_factory(docker_client, images_built, tmp_path) -> Iterator:
     """Make sandboxes with unique ids; every one is torn down (by label) afterwards."""
-    from sandbox.docker_backend import DockerSandbox
+    from sandbox._docker.backend import DockerSandbox
     from sandbox.settings import Settings
 
     made = []

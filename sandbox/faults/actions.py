@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..api import DeploySpec, Sandbox
-from ..errors import RolloutFailed
+from ..errors import NoRevisionDeployed, RolloutFailed
 from .probes import send_traffic
 
 Action = Callable[..., dict[str, Any]]
@@ -35,8 +35,6 @@ def _modelapi(sb: Sandbox, *args: str) -> dict[str, Any]:
 def _spec(sb: Sandbox) -> DeploySpec:
     spec = sb.status().spec
     if spec is None:
-        from ..errors import NoRevisionDeployed
-
         raise NoRevisionDeployed(sb.id)
     return spec
 

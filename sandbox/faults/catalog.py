@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidInput, UnknownChoice
+from .actions import ACTIONS
+from .probes import PROBES
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 INCIDENT_CLASSES = ("rollout", "index", "model-version", "provider", "capacity", "drift", "security",
@@ -86,9 +88,6 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 
 def parse_catalog(raw: Any) -> Catalog:
-    from .actions import ACTIONS
-    from .probes import PROBES
-
     if not isinstance(raw, dict) or not isinstance(raw.get("faults"), list):
         raise CatalogInvalid(["the file must be a mapping with a list under `faults`"])
     problems: list[str] = []

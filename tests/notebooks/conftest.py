@@ -12,8 +12,8 @@ import pytest
 from fixture_lab import write_fixture_lab
 from nbhelpers import GRADE_TIMEOUT, JOBS, LABS, TIMINGS, LabWork, copy_course, run_nbval, submit_roles
 
-from graders.course import Course, Run
-from graders.course_grade import grade_submission, interruptible, run_pool
+from labkit.course import Course, Run
+from labkit.course_grade import grade_submission, interruptible, run_pool
 from sandbox.settings import Settings
 
 

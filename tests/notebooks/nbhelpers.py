@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from wrong_submissions import WRONG, make_wrong
 
-from graders.course import Course, add_student, submit
-from graders.course_grade import GradeOutcome, run_with_timeout, teardown
+from labkit.course import Course, add_student, submit
+from labkit.course_grade import GradeOutcome, run_with_timeout, teardown
 from sandbox.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,11 +24,11 @@ from nbhelpers import LABS, LABS_DIR, copy_course
 from typer.testing import CliRunner
 from wrong_submissions import WRONG, make_wrong
 
-from graders.course import Course, add_student, submit
-from graders.course_grade import grade, grading_sandbox_id, infrastructure_failure
-from graders.report import read_changes
+from labkit.course import Course, add_student, submit
+from labkit.course_grade import grade, grading_sandbox_id, infrastructure_failure
+from labkit.report import read_changes
 from sandbox import labels
-from sandbox.cli_course import course_app
+from labkit.cli.course import course_app
 from sandbox.errors import InvalidInput, UnknownChoice
 
 
@@ -287,7 +287,7 @@ def test_sigterm_during_grading_kills_the_run_and_tears_the_sandbox_down(fixture
     shutil.copytree(fixture_course.root, root, ignore=shutil.ignore_patterns("submitted", "autograded"))
     course = Course(root.resolve())
     submit(course, FIXTURE, variant(course.root, "hang", "import time\ntime.sleep(3600)"), "stuck")
-    code = "from sandbox.cli_course import course_app; course_app()"
+    code = "from labkit.cli.course import course_app; course_app()"
     proc = subprocess.Popen([sys.executable, "-c", code, "grade", FIXTURE, "--timeout", "300", "--root", str(root)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ids = _wait_for_sandboxes(docker_client, "grade-s-stuck-", proc)

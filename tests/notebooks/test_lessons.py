@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from graders.plan import load_plan
+from labkit.plan import load_plan
 from sandbox.faults import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def test_title_cell_names_its_week_and_the_plan_title(week):
 @pytest.mark.parametrize("week", WEEKS)
 def test_header_is_rendered_from_the_plan(week):
     code = "\n".join(src for _, src in _code(_notebook(week)))
-    assert "from graders.plan import load_plan" in code, "the week's header must come from load_plan()"
+    assert "from labkit.plan import load_plan" in code, "the week's header must come from load_plan()"
     assert re.search(rf"^WEEK = {week.number}$", code, re.M), f"the header cell must set WEEK = {week.number}"
     assert "plan.week(WEEK)" in code
 

@@ -8,7 +8,7 @@ import json
 import nbformat
 
 from graders import changes
-from graders.report import change_kpis
+from labkit.report import change_kpis
 from sandbox.api import DeploySpec, Revision
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC).timestamp()

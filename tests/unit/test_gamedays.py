@@ -1,4 +1,4 @@
-"""The game-day clock rules of the plan (``game_days.timing``), as ``graders.gamedays`` applies them."""
+"""The game-day clock rules of the plan (``game_days.timing``), as ``labkit.gamedays`` applies them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from graders import gamedays
+from labkit import gamedays
 from sandbox.errors import InvalidInput, SteadyStateBroken, UnknownChoice
 from sandbox.faults.probes import Probe
 
@@ -88,7 +88,7 @@ def test_detect_checks_the_signal_against_the_injected_fault(tmp_path):
 def test_resolve_logs_the_first_passing_check_only_after_the_confirmation(tmp_path, monkeypatch):
     _scenario(tmp_path, "gd")
     verdicts = iter([True, False])
-    monkeypatch.setattr("sandbox.faults.probe_steady_state",
+    monkeypatch.setattr("labkit.gamedays.probe_steady_state",
                         lambda sb, fault, catalog=None: [Probe("ready", next(verdicts), "obs", "exp", "hint")])
     naps = []
     ev = gamedays.resolve(tmp_path, object(), "alice", "gd", confirm_s=0.0, sleep=naps.append)

@@ -3,7 +3,7 @@
 Overlays are rendered with ``kubectl kustomize`` (kustomize v5 is built in) and every
 document is validated with ``kubernetes-validate`` in strict mode (unknown fields are
 errors) against a pinned Kubernetes version. The objects the kube backend applies
-(``sandbox.cluster.render_base``) are validated the same way. The cohort overlay checked in
+(``sandbox._kube.manifests.render_base``) are validated the same way. The cohort overlay checked in
 is exactly what the generator writes, and the kind wrapper fails in one line without kind.
 """
 
@@ -21,17 +21,9 @@ import yaml
 from typer.testing import CliRunner
 
 from sandbox import labels
-from sandbox.cli_cluster import cluster_app
-from sandbox.cluster import (
-    BASE_DIR,
-    COHORT_DIR,
-    K8S_DIR,
-    KIND_CONFIG,
-    CohortOptions,
-    cohort_files,
-    render_base,
-    write_cohort_overlay,
-)
+from labkit.cli.cluster import cluster_app
+from labkit.cluster import COHORT_DIR, KIND_CONFIG, CohortOptions, cohort_files, write_cohort_overlay
+from sandbox._kube.manifests import BASE_DIR, K8S_DIR, render_base
 from sandbox.errors import InvalidInput, ToolMissing
 from sandbox.settings import KubeSettings
 
@@ -242,7 +234,7 @@ def test_kind_cluster_config_is_one_local_node():
 
 def test_missing_kind_is_one_line_naming_how_to_install_it(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    from sandbox.cluster import kind_path
+    from labkit.cluster import kind_path
 
     with pytest.raises(ToolMissing, match="kind"):
         kind_path()

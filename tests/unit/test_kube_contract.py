@@ -28,8 +28,8 @@ from kubernetes import client
 from sandbox import labels
 from sandbox.errors import InfrastructureError, InvalidInput, RolloutFailed, SandboxNotUp
 from sandbox.faults import active_faults, heal, inject
-from sandbox.kube_backend import KubeSandbox
-from sandbox.kube_support import KubeApiError
+from sandbox._kube.backend import KubeSandbox
+from sandbox._kube.api import KubeApiError
 from sandbox.settings import RolloutSettings, Settings
 
 NS = "labkit-t1"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 import yaml
 
-from sandbox import kube_rollout as ro
+from sandbox._kube import rollout as ro
 from sandbox.api import DeploySpec
 from sandbox.errors import InvalidInput, UnknownChoice
 

@@ -18,8 +18,8 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
-from graders import plan as plan_mod
-from graders.plan import (
+from labkit import plan as plan_mod
+from labkit.plan import (
     CATEGORIES,
     MENTORSHIP_STRUCTURES,
     PLAN_PATH,
@@ -32,7 +32,7 @@ from graders.plan import (
     load_plan,
     parse_plan,
 )
-from sandbox.cli_plan import plan as plan_command
+from labkit.cli.plan import plan as plan_command
 from sandbox.errors import InvalidInput, LabkitError, UnknownChoice
 
 LAB_IDS = [

@@ -10,9 +10,9 @@ import pytest
 from nbgrader import api as nbgrader_api
 from nbgrader.api import Gradebook
 
-from graders import gamedays
-from graders.plan import load_plan
-from graders.report import build_report, level_for
+from labkit import gamedays
+from labkit.plan import load_plan
+from labkit.report import build_report, level_for
 from sandbox.errors import UnknownChoice
 
 # lab -> notebook -> [(grade_id, max points, cell type, capability declared in the source)]
@@ -120,7 +120,7 @@ def report(course_root):
 def test_cli_reads_the_course_it_is_pointed_at(course_root, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from sandbox.cli import app
+    from labkit.cli.main import app
 
     monkeypatch.delenv("LABKIT_GRADEBOOK_URL", raising=False)
     (course_root / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from sandbox.cli import app
-from sandbox.engine import connect_engine
+from labkit.cli.main import app
+from sandbox._docker.engine import connect_engine
 from sandbox.errors import DockerUnavailable, InvalidInput, LabkitError, UnknownChoice
 from sandbox.settings import Settings, sanitize_id
 

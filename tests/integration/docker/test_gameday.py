@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from sandbox.cli import app
+from labkit.cli.main import app
 
 pytestmark = pytest.mark.docker
 

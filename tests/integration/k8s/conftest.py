@@ -44,7 +44,7 @@ def cluster_problem(settings, with_cluster: bool) -> str:
         return (f"no Kubernetes cluster configured (no --with-cluster, no KUBECONFIG, no ~/.kube/config); {HINT}")
     from kubernetes import client
 
-    from sandbox.kube_support import new_api_client
+    from sandbox._kube.api import new_api_client
 
     context = _context(settings)
     try:
@@ -82,7 +82,7 @@ def cluster(request, kube_settings) -> str:
 @pytest.fixture(scope="session")
 def kube_sb(cluster, kube_settings) -> Iterator:
     """One sandbox (its own namespace) for the whole suite; removed by label at the end."""
-    from sandbox.kube_backend import KubeSandbox
+    from sandbox._kube.backend import KubeSandbox
 
     sb = KubeSandbox(kube_settings)
     try:

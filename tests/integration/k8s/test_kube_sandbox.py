@@ -19,7 +19,7 @@ from sandbox.client import ServiceClient
 from sandbox.errors import InvalidInput, InvalidReplicas, NoRevisionDeployed, RolloutFailed, UnknownChoice
 from sandbox.faults import active_faults, heal, load_catalog
 from sandbox.faults.remediations import REMEDIATIONS
-from sandbox.kube_backend import OWNED_KINDS
+from sandbox._kube.backend import OWNED_KINDS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from . import labels
-from .api import CONFIG_KEYS, DeploySpec, Revision
-from .errors import InvalidInput, UnknownChoice
+from .. import labels
+from ..api import CONFIG_KEYS, DeploySpec, Revision
+from ..errors import InvalidInput, UnknownChoice
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"

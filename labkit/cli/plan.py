@@ -1,7 +1,7 @@
 """``labkit plan``: the 90-day course plan as a calendar, one week in full, or JSON.
 
 Registered in ``sandbox/cli.py`` as ``app.command("plan")(plan)``. The plan is read and
-validated by ``graders.plan.load_plan``; an invalid plan prints every problem with its path
+validated by ``labkit.plan.load_plan``; an invalid plan prints every problem with its path
 in the file and exits with status 2, like any other bad input.
 """
 
@@ -14,7 +14,9 @@ from dataclasses import asdict
 import typer
 from rich.console import Console
 
-from .errors import LabkitError
+from sandbox.errors import LabkitError
+
+from ..plan import calendar, describe_week, load_plan
 
 
 def plan(
@@ -22,7 +24,6 @@ def plan(
     week: int | None = typer.Option(None, "--week", help="Show one week (1-13) in full."),
 ) -> None:
     """The 90-day plan: weeks, days, phase, lab, capabilities, mentorship and KPI."""
-    from graders.plan import calendar, describe_week, load_plan
 
     try:
         course = load_plan()

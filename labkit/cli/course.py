@@ -22,7 +22,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import JSON, handled, print_json
+from .. import course as courses
+from .. import course_grade
+from .common import JSON, handled, print_json
 
 course_app = typer.Typer(help="Instructor workflow: generate, release, collect, grade, feedback, export.",
                          no_args_is_help=True)
@@ -34,10 +36,8 @@ ROOT = typer.Option(None, "--root", envvar="LABKIT_COURSE_ROOT",
                     help="Course root (folder with nbgrader_config.py); default ./labs.")
 
 
-def _course(root: Optional[Path]):
-    from graders.course import Course
-
-    return Course.locate(root)
+def _course(root: Optional[Path]) -> courses.Course:
+    return courses.Course.locate(root)
 
 
 @course_app.command("generate")
@@ -45,10 +45,8 @@ def _course(root: Optional[Path]):
 def generate(lab: Optional[str] = typer.Argument(None, help="Lab id; all labs when omitted."),
              root: Optional[Path] = ROOT) -> None:
     """Generate the trainee version of one lab or all (solutions and hidden tests removed)."""
-    from graders.course import generate as run
-
     course = _course(root)
-    labs = run(course, lab)
+    labs = courses.generate(course, lab)
     console.print(f"generated {len(labs)} lab(s) into {course.root / 'release'}: {', '.join(labs)}")
 
 
@@ -56,10 +54,8 @@ def generate(lab: Optional[str] = typer.Argument(None, help="Lab id; all labs wh
 @handled
 def release(lab: str, root: Optional[Path] = ROOT) -> None:
     """Release a generated lab to the course's exchange (trainees fetch it from there)."""
-    from graders.course import release as run
-
     course = _course(root)
-    run(course, lab)
+    courses.release(course, lab)
     console.print(f"released {lab} to {course.root / 'exchange'}")
 
 
@@ -67,9 +63,7 @@ def release(lab: str, root: Optional[Path] = ROOT) -> None:
 @handled
 def collect(lab: str, root: Optional[Path] = ROOT) -> None:
     """Collect submissions of LAB from the exchange into submitted/<student>/LAB/."""
-    from graders.course import collect as run
-
-    students = run(_course(root), lab)
+    students = courses.collect(_course(root), lab)
     console.print(f"{len(students)} submission(s) of {lab}: {', '.join(students) or 'none'}")
 
 
@@ -84,9 +78,7 @@ def grade(
     as_json: bool = JSON,
 ) -> None:
     """Autograde each submission against a fresh sandbox of its own, then tear it down."""
-    from graders.course_grade import grade as run
-
-    result = run(_course(root), lab, student, jobs=jobs, timeout_s=timeout)
+    result = course_grade.grade(_course(root), lab, student, jobs=jobs, timeout_s=timeout)
     if as_json:
         return print_json(result.to_dict())
     table = Table("student", "status", "score/max", "seconds", "note",
@@ -104,10 +96,8 @@ def grade(
 def feedback(lab: str, release: bool = typer.Option(False, "--release", help="Also release it."),
              root: Optional[Path] = ROOT) -> None:
     """Generate HTML feedback for every graded submission of LAB."""
-    from graders.course import feedback as run
-
     course = _course(root)
-    run(course, lab, release)
+    courses.feedback(course, lab, release)
     console.print(f"feedback for {lab} in {course.root / 'feedback'}" + (" (released)" if release else ""))
 
 
@@ -116,9 +106,7 @@ def feedback(lab: str, release: bool = typer.Option(False, "--release", help="Al
 def export(to: Optional[Path] = typer.Option(None, "--to", help="CSV path (default reports/grades.csv)."),
            root: Optional[Path] = ROOT) -> None:
     """Export the gradebook as CSV."""
-    from graders.course import export as run
-
-    console.print(f"grades exported to {run(_course(root), to)}")
+    console.print(f"grades exported to {courses.export(_course(root), to)}")
 
 
 @course_app.command("submit")
@@ -127,9 +115,7 @@ def submit(lab: str, notebook: Path,
            student: str = typer.Option(..., "--student", help="Whose submission this is."),
            root: Optional[Path] = ROOT) -> None:
     """Put NOTEBOOK into submitted/<student>/LAB/ with a timestamp (local cohorts, tests)."""
-    from graders.course import submit as run
-
-    console.print(f"submitted {run(_course(root), lab, notebook, student)}")
+    console.print(f"submitted {courses.submit(_course(root), lab, notebook, student)}")
 
 
 @students_app.command("add")
@@ -138,9 +124,7 @@ def students_add(student: str = typer.Argument(..., metavar="ID"),
                  first: str = typer.Option("", "--first"), last: str = typer.Option("", "--last"),
                  email: str = typer.Option("", "--email"), root: Optional[Path] = ROOT) -> None:
     """Add (or update) a student in the gradebook."""
-    from graders.course import add_student
-
-    record = add_student(_course(root), student, first, last, email)
+    record = courses.add_student(_course(root), student, first, last, email)
     console.print(f"student {record['id']}: {record.get('first_name') or ''} {record.get('last_name') or ''}".rstrip())
 
 

@@ -8,9 +8,9 @@ One sandbox is one namespace (``labkit-<sandbox id>`` unless ``LABKIT_KUBE_NAMES
               | PVC labkit-data at /data (read-only), seeded by Job labkit-seed
     ConfigMap modelapi-config (defaults), ConfigMap labkit-state (faults, alerts)
 
-The objects come from ``k8s/base`` (``sandbox.cluster.render_base``). A deploy patches the
+The objects come from ``k8s/base`` (``sandbox._kube.manifests.render_base``). A deploy patches the
 Deployment's pod template (JSON patch) and waits for the rollout like ``kubectl rollout
-status``; the history is the ReplicaSets' (``sandbox.kube_rollout``); a rollback restores
+status``; the history is the ReplicaSets' (``sandbox._kube.rollout``); a rollback restores
 a ReplicaSet's template like ``kubectl rollout undo``. Every call stays in the namespace
 (``KubeApi``), every object carries the sandbox's labels, and ``down`` deletes only
 labelled objects.
@@ -22,15 +22,15 @@ import json
 import uuid
 from typing import Any
 
-from . import labels
-from . import kube_rollout as ro
-from . import kube_waits as waits
-from .api import CONFIG_KEYS, DeploySpec, Revision, Sandbox, SandboxStatus
-from .cluster import PSA_LABELS, registry_image, render_base
-from .errors import InfrastructureError, InvalidInput, PortInUse, SandboxNotUp, UnknownChoice
-from .kube_deploy import DEPLOYMENT, Rollouts
-from .kube_support import MERGE_PATCH, KubeApi, KubeApiError, ServiceProxy, check_namespace, ensure_ours, new_api_client
-from .settings import Settings
+from .. import labels
+from ..api import CONFIG_KEYS, DeploySpec, Revision, Sandbox, SandboxStatus
+from ..errors import InfrastructureError, InvalidInput, PortInUse, SandboxNotUp, UnknownChoice
+from ..settings import Settings
+from . import rollout as ro
+from . import waits
+from .api import MERGE_PATCH, KubeApi, KubeApiError, ServiceProxy, check_namespace, ensure_ours, new_api_client
+from .deploy import DEPLOYMENT, Rollouts
+from .manifests import PSA_LABELS, registry_image, render_base
 
 PROVIDER, STATE = "provider", "labkit-state"
 API_PORT = 8080  # the model API container port (k8s/base/modelapi-deployment.yaml)
@@ -172,6 +172,23 @@ class KubeSandbox(Sandbox):
             removed.append(f"namespace/{self.namespace}")
         self._state_rv = None
         return removed
+
+    def preflight(self) -> None:
+        self.api.ping()
+
+    def foreign_objects(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Objects in the sandbox's namespace that the kit did not label (an instructor's)."""
+        snap: dict[str, dict[str, dict[str, Any]]] = {}
+        if self.api.read_namespace() is None:
+            return snap
+        for kind in OWNED_KINDS:
+            for obj in self.api.list(kind, ""):
+                meta = obj["metadata"]
+                if not labels.is_ours(meta.get("labels")):
+                    snap.setdefault(kind.lower() + "s", {})[meta.get("uid") or meta["name"]] = {
+                        "name": meta["name"], "created": meta.get("creationTimestamp") or "",
+                        "resourceVersion": meta.get("resourceVersion") or ""}
+        return snap
 
     def reset(self) -> None:
         self.down()

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from .errors import LabkitError
-from .settings import Settings
+from sandbox import make_sandbox
+from sandbox.errors import LabkitError
+from sandbox.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True)
@@ -35,8 +36,6 @@ def handled(fn: F) -> F:
 
 def sandbox_from_env(up: bool = False):
     """The sandbox the environment names (``LABKIT_SANDBOX_ID``, ``LABKIT_BACKEND``)."""
-    from . import make_sandbox
-
     sb = make_sandbox(Settings.from_env())
     return sb.up() if up else sb
 

@@ -3,7 +3,7 @@
 ``labkit course ...`` calls these. Each step runs nbgrader as a subprocess in the course root
 (nbgrader reads ``nbgrader_config.py`` from the current directory only), so the course's
 configuration, and nothing else, decides how nbgrader behaves. Grading lives in
-``graders.course_grade``: it runs every submission against a sandbox of its own, in parallel.
+``labkit.course_grade``: it runs every submission against a sandbox of its own, in parallel.
 
 A course is located by ``Course.locate``: an explicit root, ``LABKIT_COURSE_ROOT``, the current
 directory if it holds ``nbgrader_config.py``, ``./labs``, or the ``labs/`` folder of the
@@ -18,9 +18,12 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from traitlets.config.loader import PyFileConfigLoader
 
 from sandbox.errors import InfrastructureError, InvalidInput, ToolMissing, UnknownChoice
 
@@ -110,8 +113,6 @@ class Course:
     # --- configuration ---------------------------------------------------------------------
     def config(self) -> Any:
         """The course's nbgrader configuration, loaded as nbgrader loads it."""
-        from traitlets.config.loader import PyFileConfigLoader
-
         return PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
 
     @property
@@ -126,7 +127,7 @@ class Course:
 
     def gradebook(self) -> Any:
         """An ``nbgrader.api.Gradebook`` on this course's database (use it with ``with``)."""
-        from nbgrader.api import Gradebook
+        from nbgrader.api import Gradebook  # ~2.5 s to import: only where a gradebook is opened
 
         bindir = str(Path(sys.executable).parent)  # a new gradebook asks `alembic` its version
         if bindir not in os.environ.get("PATH", "").split(os.pathsep):
@@ -176,8 +177,6 @@ class Course:
     # --- running nbgrader ------------------------------------------------------------------
     def nbgrader(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> Run:
         """Run ``nbgrader ARGS --CourseDirectory.root=<root>`` in the course root."""
-        import time
-
         cmd = [nbgrader_binary(), *args, f"--CourseDirectory.root={self.root}"]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=self.root, env=nbgrader_env(env), text=True,

@@ -43,6 +43,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
+from sandbox import make_sandbox
 from sandbox.errors import InvalidInput
 from sandbox.settings import Settings, sanitize_id
 
@@ -129,15 +132,7 @@ def grading_sandbox_id(student: str) -> str:
 
 def preflight(settings: Settings) -> None:
     """Fail once, before any submission runs, if the sandbox machinery is unusable."""
-    if settings.backend != "docker":
-        return
-    from sandbox.engine import connect_engine, ensure_image
-
-    client = connect_engine(settings.docker_host, timeout=30)
-    try:
-        ensure_image(client, settings.images.default)
-    finally:
-        client.close()
+    make_sandbox(settings).preflight()
 
 
 def require_generated(course: Course, lab: str) -> None:
@@ -232,8 +227,6 @@ def infrastructure_failure(autograded: Path) -> str:
     trainee cannot edit (locked, not a solution) means the sandbox never became usable: the
     zeros that follow are not the trainee's.
     """
-    import nbformat
-
     for path in sorted(autograded.glob("*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
         for cell in nb.cells:
@@ -249,8 +242,6 @@ def infrastructure_failure(autograded: Path) -> str:
 
 def teardown(sandbox_id: str, settings: Settings) -> str:
     """Remove the grading sandbox (label-selected); "" or what went wrong."""
-    from sandbox import make_sandbox
-
     try:
         make_sandbox(settings.with_(sandbox_id=sandbox_id)).down()
     except Exception as e:  # noqa: BLE001 - teardown must never hide the grade

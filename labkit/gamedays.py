@@ -33,6 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import InvalidInput, SteadyStateBroken, UnknownChoice
+from sandbox.faults import inject, load_catalog, probe_steady_state
+from sandbox.faults.catalog import SIGNAL_KINDS
+
+from .plan import load_plan
 
 EVENTS = ("injected", "detected", "mitigated", "resolved")
 FILENAME = "gamedays.jsonl"
@@ -189,7 +193,6 @@ def mttd_mttr(events: Iterable[GameDayEvent],
 def schedule_for(week: int, plan: Any = None) -> dict[str, Any]:
     """The plan's game-day entry for ``week`` (kind, timed, timebox_minutes)."""
     if plan is None:
-        from .plan import load_plan
 
         plan = load_plan()
     for entry in plan.game_days.schedule:
@@ -214,7 +217,6 @@ def _injected(course_root: str | Path, trainee: str, incident: str) -> GameDayEv
 def start(course_root: str | Path, sb: Any, fault_id: str, trainee: str, week: int,
           incident: str | None = None, plan: Any = None, catalog: Any = None) -> GameDayEvent:
     """Game master: inject ``fault_id`` into ``sb`` and log ``injected`` with the week's timebox."""
-    from sandbox.faults import inject, load_catalog
 
     entry = schedule_for(week, plan)
     catalog = catalog or load_catalog()
@@ -235,8 +237,6 @@ def declare_detected(course_root: str | Path, trainee: str, incident: str, signa
                      note: str = "", at: str | dt.datetime | None = None, catalog: Any = None) -> GameDayEvent:
     """Commander's declaration. It stops the clock only if ``signal`` is a kind of signal the
     catalog lists for the injected fault; otherwise it is logged with ``counts: false``."""
-    from sandbox.faults import load_catalog
-    from sandbox.faults.catalog import SIGNAL_KINDS
 
     if signal not in SIGNAL_KINDS:
         raise UnknownChoice("signal kind", signal, SIGNAL_KINDS)
@@ -254,12 +254,11 @@ def resolve(course_root: str | Path, sb: Any, trainee: str, incident: str, confi
     Runs the injected fault's steady-state probes against ``sb`` now and every ``interval_s``
     for ``confirm_s``; raises :class:`SteadyStateBroken` (nothing logged) if any probe fails.
     """
-    from sandbox.faults import probe_steady_state
 
     fault = _injected(course_root, trainee, incident).fault
     if not fault:
         raise InvalidInput(f"scenario {incident!r} was logged without its fault: resolve cannot probe it",
-                           fix="log resolved by hand with graders.gamedays.record once verified")
+                           fix="log resolved by hand with labkit.gamedays.record once verified")
     first = dt.datetime.now(dt.UTC)
     began, confirming = time.monotonic(), False
     while True:

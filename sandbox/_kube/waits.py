@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import labels
-from .errors import InfrastructureError
-from .kube_rollout import IMAGE_ERRORS, condition, describe_conditions, describe_events, describe_pods, meta
-from .kube_support import KubeApi
+from kubernetes import client
+from kubernetes.stream import stream
+
+from .. import labels
+from ..errors import InfrastructureError
+from .api import KubeApi
+from .rollout import IMAGE_ERRORS, condition, describe_conditions, describe_events, describe_pods, meta
 
 T = TypeVar("T")
 #: Image errors no retry can fix (a pull error may be a registry hiccup: that one waits).
@@ -236,9 +239,6 @@ def wait_available(api: KubeApi, name: str, replicas: int, timeout_s: float, int
 
 def exec_read(api: KubeApi, pods: list[dict[str, Any]], container: str, cmd: list[str]) -> str | None:
     """stdout of ``cmd`` in the first ready pod, or None (no ready pod, no permission, error)."""
-    from kubernetes import client
-    from kubernetes.stream import stream
-
     ready = [p for p in pods if any(cs.get("ready") for cs in (p.get("status") or {}).get("containerStatuses") or [])]
     if not ready:
         return None

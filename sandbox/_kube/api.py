@@ -23,9 +23,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from . import labels
-from .errors import ClusterUnreachable, InfrastructureError, InvalidInput
-from .settings import Settings
+from .. import labels
+from ..errors import ClusterUnreachable, InfrastructureError, InvalidInput
+from ..settings import Settings
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
 #: kind -> (API group attribute of KubeApi, snake-case suffix of the client's methods)

@@ -17,8 +17,8 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
-from . import labels
-from .errors import DockerUnavailable, ImageMissing, InfrastructureError, PortInUse
+from .. import labels
+from ..errors import DockerUnavailable, ImageMissing, InfrastructureError, PortInUse
 
 _PORT_ERRORS = ("port is already allocated", "address already in use", "bind for")
 
@@ -236,3 +236,25 @@ def one_off(client: docker.DockerClient, name: str, **run_kwargs: Any) -> Iterat
         yield container
     finally:
         _ignore_missing(lambda: container.remove(force=True))
+
+
+def foreign_inventory(client: docker.DockerClient) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every container, network and volume on the engine NOT labelled ``managed-by=labkit``:
+    ``{"containers": {id: {name, status, created, started, restarts}}, "networks": {id: {name,
+    created}}, "volumes": {id: {name, created}}}``."""
+    snap: dict[str, dict[str, dict[str, Any]]] = {"containers": {}, "networks": {}, "volumes": {}}
+    for c in client.containers.list(all=True, ignore_removed=True):
+        if not labels.is_ours(c.labels):
+            state = c.attrs.get("State") or {}
+            snap["containers"][c.id] = {
+                "name": c.name, "status": c.status, "created": c.attrs.get("Created", ""),
+                "started": state.get("StartedAt", "") if isinstance(state, dict) else "",
+                "restarts": int(c.attrs.get("RestartCount", 0) or 0),
+            }
+    for n in client.networks.list():
+        if not labels.is_ours(n.attrs.get("Labels")):
+            snap["networks"][n.id] = {"name": n.name, "created": n.attrs.get("Created", "")}
+    for v in client.volumes.list():
+        if not labels.is_ours(v.attrs.get("Labels")):
+            snap["volumes"][v.id] = {"name": v.name, "created": v.attrs.get("CreatedAt", "")}
+    return snap

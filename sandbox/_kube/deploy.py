@@ -4,7 +4,7 @@
 retried once on a 409), waits like ``kubectl rollout status`` (observedGeneration, updated,
 ready and available replicas, the Progressing condition and its deadline, plus a deadline
 of its own), and raises ``RolloutFailed`` with the conditions, pod states, recent events
-and logs. The decisions themselves are the pure functions of ``sandbox.kube_rollout``.
+and logs. The decisions themselves are the pure functions of ``sandbox._kube.rollout``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import kube_rollout as ro
-from . import kube_waits as waits
-from . import labels
-from .api import DeploySpec, Revision
-from .errors import InfrastructureError, InvalidInput, NoRevisionDeployed, RolloutFailed, SandboxNotUp
-from .kube_support import JSON_PATCH, MERGE_PATCH, KubeApi, KubeApiError, ensure_ours
-from .settings import Settings
+from .. import labels
+from ..api import DeploySpec, Revision
+from ..errors import InfrastructureError, InvalidInput, NoRevisionDeployed, RolloutFailed, SandboxNotUp
+from ..settings import Settings
+from . import rollout as ro
+from . import waits
+from .api import JSON_PATCH, MERGE_PATCH, KubeApi, KubeApiError, ensure_ours
 
 DEPLOYMENT = "modelapi"
 Obj = dict[str, Any]

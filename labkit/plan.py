@@ -2,7 +2,7 @@
 
 The plan is data that notebooks, ``labkit plan`` and ``labkit report`` read::
 
-    from graders.plan import load_plan
+    from labkit.plan import load_plan
     plan = load_plan()
     plan.week(5).lab                      # 'lab05-bad-rollout'
     plan.capability("model-rollback").levels[3].evidence

@@ -1,4 +1,4 @@
-"""``labkit gameday ...``: the game-day clock, kept by the kit (``graders.gamedays``).
+"""``labkit gameday ...``: the game-day clock, kept by the kit (``labkit.gamedays``).
 
     labkit gameday start FAULT --trainee T --week W [--incident ID]   # game master: inject + log
     labkit gameday detect --trainee T --incident ID --signal KIND     # commander's declaration
@@ -20,8 +20,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import JSON, handled, print_json, sandbox_from_env
-from .cli_course import ROOT
+from .. import gamedays
+from ..course import Course
+from .common import JSON, handled, print_json, sandbox_from_env
+from .course import ROOT
 
 gameday_app = typer.Typer(help="Game days: inject, declare, resolve; the clock MTTD/MTTR are read from.",
                           no_args_is_help=True)
@@ -31,7 +33,6 @@ INCIDENT = typer.Option(..., "--incident", help="Scenario id (`start` prints it)
 
 
 def _root(root: Optional[Path]) -> Path:
-    from graders.course import Course
 
     return Course.locate(root).root
 
@@ -42,7 +43,6 @@ def start(fault: str, trainee: str = TRAINEE, week: int = typer.Option(..., help
           incident: Optional[str] = typer.Option(None, help="Scenario id; default wWW-FAULT."),
           root: Optional[Path] = ROOT) -> None:
     """Inject FAULT into the sandbox and start the clock (timebox from the plan's week)."""
-    from graders import gamedays
 
     ev = gamedays.start(_root(root), sandbox_from_env(), fault, trainee, week, incident)
     box = f"timebox {ev.timebox_min:.0f} min" if ev.timed else "untimed (tabletop)"
@@ -56,7 +56,6 @@ def detect(trainee: str = TRAINEE, incident: str = INCIDENT,
            note: str = typer.Option("", help="What was declared, for the timeline."),
            root: Optional[Path] = ROOT) -> None:
     """Log the commander's declaration; it stops the clock only on one of the fault's signals."""
-    from graders import gamedays
 
     ev = gamedays.declare_detected(_root(root), trainee, incident, signal, note)
     verdict = "clock stopped" if ev.counts else "not a signal of this fault: logged, the clock keeps running"
@@ -68,7 +67,6 @@ def detect(trainee: str = TRAINEE, incident: str = INCIDENT,
 def mitigate(trainee: str = TRAINEE, incident: str = INCIDENT, note: str = typer.Option("", help="What was done."),
              root: Optional[Path] = ROOT) -> None:
     """Log a mitigation (timeline only: it stops no clock)."""
-    from graders import gamedays
 
     ev = gamedays.record(_root(root), trainee, incident, "mitigated", note=note)
     console.print(f"{incident}: mitigated at {ev.at}")
@@ -81,7 +79,6 @@ def resolve(trainee: str = TRAINEE, incident: str = INCIDENT,
             interval_s: float = typer.Option(30, help="Seconds between confirmation probes."),
             root: Optional[Path] = ROOT) -> None:
     """Probe the fault's steady state; log resolved (at the first passing check) once it held."""
-    from graders import gamedays
 
     console.print(f"{incident}: probing the steady state, then confirming for {confirm_s:.0f} s ...")
     ev = gamedays.resolve(_root(root), sandbox_from_env(), trainee, incident, confirm_s, interval_s)
@@ -93,7 +90,6 @@ def resolve(trainee: str = TRAINEE, incident: str = INCIDENT,
 def times(trainee: Optional[str] = typer.Option(None, "--trainee", help="Only this trainee."),
           root: Optional[Path] = ROOT, as_json: bool = JSON) -> None:
     """Minutes to detect and to resolve per scenario, by the plan's clock rules."""
-    from graders import gamedays
 
     rows = [t for t in gamedays.incident_times(gamedays.load(_root(root))) if trainee in (None, t.trainee)]
     if as_json:

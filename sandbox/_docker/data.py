@@ -10,8 +10,9 @@ import json
 import uuid
 from typing import Any
 
-from . import engine, labels
-from .errors import InfrastructureError, InvalidInput
+from .. import labels
+from ..errors import InfrastructureError, InvalidInput
+from . import engine
 
 STATE_PATH = "/data/state/sandbox.json"
 PROVIDER_PORT = 8081

@@ -15,13 +15,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import JSON, handled, print_json, sandbox_from_env
-from .cli_cluster import cluster_app
-from .cli_course import course_app
-from .cli_fault import fault_app
-from .cli_gameday import gameday_app
-from .cli_plan import plan
-from .settings import Settings
+from sandbox.errors import InvalidInput
+from sandbox.images import build_images
+from sandbox.settings import Settings
+
+from ..course import Course
+from ..demo import run_demo
+from ..report import build_report
+from .cluster import cluster_app
+from .common import JSON, handled, print_json, sandbox_from_env
+from .course import course_app
+from .fault import fault_app
+from .gameday import gameday_app
+from .plan import plan
 
 app = typer.Typer(help="Lab kit for running an AI-driven hosting stack.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -167,8 +173,6 @@ def index_list(as_json: bool = JSON) -> None:
 @handled
 def images_build() -> None:
     """Build the model API images; offline base via mmdebstrap when no registry answers."""
-    from .images import build_images
-
     report = build_images(Settings.from_env(), progress=lambda line: console.print(line, highlight=False))
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
     console.print(f"built {', '.join(report.images)} on {report.base} ({timings})")
@@ -202,8 +206,6 @@ def evaluate(k: int = typer.Option(5), as_json: bool = JSON) -> None:
 @handled
 def demo() -> None:
     """Scripted incident end to end: build, up, break, detect, roll back, score."""
-    from .demo import run_demo
-
     raise typer.Exit(run_demo(Settings.from_env(), console))
 
 
@@ -219,14 +221,9 @@ def report(
     as_json: bool = JSON,
 ) -> None:
     """Skills matrix (1-4 per capability) and KPIs per trainee, read off the gradebook."""
-    from graders.course import Course
-    from graders.report import build_report
-
     course = Course.locate(root)
     db_url = course.db_url
     if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
-        from .errors import InvalidInput
-
         raise InvalidInput(f"no gradebook in {course.root}; grade a lab first (`labkit course grade LAB`)")
     result = build_report(course.root, db_url=db_url)
     print(result.to_json() if as_json else result.to_markdown())

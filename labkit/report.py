@@ -9,9 +9,9 @@ Inputs (all read, none written):
   notebooks ``<course_root>/source/<lab>/*.ipynb`` (cell metadata ``labkit.capability``): which
   capability each grade cell evidences. Cells whose id starts with ``escalation-`` default to
   ``incident-response`` and ``triage-`` to ``observability-triage``;
-* the plan (``graders.plan.load_plan()``): capabilities, the week of each lab, the level each
+* the plan (``labkit.plan.load_plan()``): capabilities, the week of each lab, the level each
   week trains a capability to, and the KPI targets;
-* ``<course_root>/reports/gamedays.jsonl`` (``graders.gamedays``);
+* ``<course_root>/reports/gamedays.jsonl`` (``labkit.gamedays``);
 * ``<course_root>/reports/changes.jsonl`` (``LiveStateGrader`` via ``graders.changes``): the
   trainee's rollouts of each graded run, for change failure rate and recall regressions caught
   (the latest graded run of each lab counts).
@@ -36,7 +36,9 @@ from typing import Any
 import nbformat
 
 from . import gamedays
-from .changes import CHANGES_FILE
+from graders.changes import CHANGES_FILE
+
+from .plan import load_plan
 
 LEVEL_THRESHOLDS: tuple[tuple[float, int], ...] = ((0.90, 4), (0.75, 3), (0.50, 2), (0.0, 1))
 PREFIX_CAPABILITIES = {"escalation-": "incident-response", "triage-": "observability-triage"}
@@ -338,7 +340,6 @@ def build_report(course_root: str | Path, db_url: str | None = None, plan: Any =
     """The report of every trainee in the gradebook (``plan=None`` disables the plan)."""
     root = Path(course_root)
     if plan == "auto":
-        from .plan import load_plan
 
         plan = load_plan()
     rows = read_gradebook(db_url or f"sqlite:///{root / 'gradebook.db'}")

@@ -1,6 +1,6 @@
 """``labkit cluster create|delete|load-image|cohort``: the local kind cluster and cohort mode.
 
-Mounted by ``sandbox.cli`` as ``app.add_typer(cluster_app, name="cluster")``. Every
+Mounted by ``labkit.cli.main`` as ``app.add_typer(cluster_app, name="cluster")``. Every
 ``LabkitError`` is one line on stderr (what is wrong, and the command that fixes it).
 """
 
@@ -12,8 +12,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .cli_common import handled
-from .settings import Settings
+from sandbox.settings import Settings
+
+from ..cluster import COHORT_DIR, CohortOptions, create_cluster, delete_cluster, load_images, read_trainees, write_cohort_overlay
+from .common import handled
 
 cluster_app = typer.Typer(help="Local kind cluster and cohort namespaces for the kube backend.",
                           no_args_is_help=True)
@@ -24,7 +26,6 @@ console = Console()
 @handled
 def create() -> None:
     """Create the local kind cluster from k8s/kind-cluster.yaml (no-op if it exists)."""
-    from .cluster import create_cluster
 
     settings = Settings.from_env()
     context = create_cluster(settings)
@@ -37,7 +38,6 @@ def create() -> None:
 @handled
 def delete() -> None:
     """Delete the local kind cluster and everything in it."""
-    from .cluster import delete_cluster
 
     settings = Settings.from_env()
     gone = delete_cluster(settings)
@@ -49,7 +49,6 @@ def delete() -> None:
 def load_image(image: Optional[list[str]] = typer.Argument(None, help="Images (default: the good and"
                                                                       " the defective model API image).")) -> None:
     """Copy locally built images into the kind node (`kind load docker-image`)."""
-    from .cluster import load_images
 
     loaded = load_images(Settings.from_env(), image or [])
     console.print("loaded into kind: " + ", ".join(loaded))
@@ -67,7 +66,6 @@ def cohort(
     pod_cidr: str = typer.Option("10.244.0.0/16", help="The cluster's pod network (denied by default)."),
 ) -> None:
     """Generate the cohort overlay: a namespace, Role, quota and network policy per trainee."""
-    from .cluster import COHORT_DIR, CohortOptions, read_trainees, write_cohort_overlay
 
     names = list(trainee or []) + (read_trainees(file) if file else [])
     settings = Settings.from_env()

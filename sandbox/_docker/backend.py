@@ -25,11 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from docker.errors import DockerException
 from docker.models.containers import Container
 
-from . import engine, labels
-from .api import CONFIG_KEYS, DeploySpec, Revision, Sandbox, SandboxStatus
-from .client import ServiceClient
-from .docker_data import PROVIDER_PORT, DockerData
-from .errors import (
+from .. import labels
+from ..api import CONFIG_KEYS, DeploySpec, Revision, Sandbox, SandboxStatus
+from ..client import ServiceClient
+from ..errors import (
     InfrastructureError,
     InvalidInput,
     NoRevisionDeployed,
@@ -37,7 +36,9 @@ from .errors import (
     SandboxNotUp,
     UnknownChoice,
 )
-from .settings import Settings
+from ..settings import Settings
+from . import engine
+from .data import PROVIDER_PORT, DockerData
 
 GATEWAY_PORT = 8000
 API_PORT = 8080
@@ -176,6 +177,12 @@ class DockerSandbox(DockerData, Sandbox):
                 c = engine.get_container(self.docker, name)
                 if c is not None and c.status != "running" and labels.is_ours(c.labels, self.id):
                     c.start()
+
+    def preflight(self) -> None:
+        engine.ensure_image(self.docker, self.settings.images.default)
+
+    def foreign_objects(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return engine.foreign_inventory(self.docker)
 
     def down(self) -> list[str]:
         return engine.remove_labelled(self.docker, self.id)

@@ -18,11 +18,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .api import Sandbox
-from .client import ServiceClient
-from .engine import connect_engine
-from .errors import RolloutFailed, ServiceError
-from .settings import Settings
+from sandbox import make_sandbox
+from sandbox.api import Sandbox
+from sandbox.client import ServiceClient
+from sandbox.errors import RolloutFailed, ServiceError
+from sandbox.images import build_images
+from sandbox.settings import Settings
 
 DEMO_ID = "demo"
 K = 5
@@ -73,7 +74,6 @@ class TrafficProbe:
 
 def run_demo(settings: Settings, console: Console) -> int:
     """Run the scripted incident; returns the process exit status."""
-    from . import make_sandbox
 
     settings = settings.with_(sandbox_id=DEMO_ID)
     card = Scorecard()
@@ -101,7 +101,6 @@ def _ensure_images(settings: Settings, console: Console) -> None:
         for image in (settings.images.default, settings.images.defect):
             client.images.get(image)
     except Exception:  # noqa: BLE001 - any miss means: build
-        from .images import build_images
 
         console.print("images missing: building them first")
         build_images(settings, progress=lambda line: console.print(line, highlight=False))

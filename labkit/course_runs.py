@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 _running: set[int] = set()  # pids of the process trees run_with_timeout started and still waits on
 _running_lock = threading.Lock()
 cancelled = threading.Event()
@@ -93,8 +95,6 @@ def kill_tree(pid: int) -> None:
     """SIGKILL ``pid``, its process group and every descendant (the kernel runs in a
     session of its own, so the group alone would leave it behind)."""
     try:
-        import psutil
-
         children = psutil.Process(pid).children(recursive=True)
     except Exception:  # noqa: BLE001 - psutil missing or the process already gone
         children = []

@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import JSON, handled, sandbox_from_env
+from sandbox.faults import active_faults, heal, inject, load_catalog, probe_steady_state
+
+from .common import JSON, handled, sandbox_from_env
 
 fault_app = typer.Typer(help="Inject, observe and heal faults from the catalog.", no_args_is_help=True)
 console = Console()
@@ -21,7 +23,6 @@ console = Console()
 @handled
 def fault_list(as_json: bool = JSON) -> None:
     """Every fault in the catalog."""
-    from .faults import load_catalog
 
     catalog = load_catalog()
     if as_json:
@@ -37,7 +38,6 @@ def fault_list(as_json: bool = JSON) -> None:
 @handled
 def fault_describe(fault_id: str, as_json: bool = JSON) -> None:
     """What a fault breaks, the signals that reveal it, and how it is healed."""
-    from .faults import load_catalog
 
     f = load_catalog().get(fault_id)
     if as_json:
@@ -56,7 +56,6 @@ def fault_describe(fault_id: str, as_json: bool = JSON) -> None:
 @handled
 def fault_inject(fault_id: str) -> None:
     """Inject a fault into the sandbox (harmless if it is already active)."""
-    from .faults import inject
 
     out = inject(sandbox_from_env(), fault_id)
     console.print(f"{fault_id}: {'injected' if out['injected'] else out['reason']}")
@@ -66,7 +65,6 @@ def fault_inject(fault_id: str) -> None:
 @handled
 def fault_heal(fault_id: str) -> None:
     """Restore the pre-fault state exactly."""
-    from .faults import heal
 
     out = heal(sandbox_from_env(), fault_id)
     console.print(f"{fault_id}: {'healed' if out['healed'] else out['reason']}")
@@ -76,7 +74,6 @@ def fault_heal(fault_id: str) -> None:
 @handled
 def fault_status(as_json: bool = JSON) -> None:
     """Active faults and whether their steady state holds now."""
-    from .faults import active_faults, probe_steady_state
 
     sb = sandbox_from_env()
     report = {fid: [asdict(p) for p in probe_steady_state(sb, fid)] for fid in active_faults(sb)}
