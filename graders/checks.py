@@ -17,14 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox import connect
-from sandbox.errors import (
-    CheckFailed,
-    InvalidInput,
-    NoRevisionDeployed,
-    SandboxNotUp,
-    ServiceError,
-    UnknownChoice,
-)
+from sandbox.errors import CheckFailed, InvalidInput, NoRevisionDeployed, StateError, UnknownChoice
 from sandbox.client import ServiceClient, load_queries
 from sandbox.load import send_searches
 
@@ -32,8 +25,6 @@ from . import runbook as _runbook
 from .load import drift_scores
 from .result import CheckResult, failed, passed
 
-#: Errors that describe the trainee's sandbox, not the grader: they fail the check.
-TRAINEE_STATE_ERRORS = (SandboxNotUp, NoRevisionDeployed, ServiceError)
 
 CheckFn = Callable[..., CheckResult]
 
@@ -82,7 +73,7 @@ def check(name: str, sb: Any = None, *, points: float | None = None, **args: Any
         sb = _default_sandbox()
     try:
         result = spec.fn(sb, **args)
-    except TRAINEE_STATE_ERRORS as e:
+    except StateError as e:  # the trainee's sandbox, not the grader: the check fails
         result = failed(name, e.message, "a running sandbox with a serving revision",
                         e.fix or "run `labkit sandbox status` and look at the serving revision")
     return result.scaled(float(points)) if points is not None else result
@@ -112,9 +103,8 @@ def ready(sb: Any) -> CheckResult:
 
 
 def _replicas(status: Any) -> int:
-    running = [c for c in status.components if c.get("component") == "modelapi"
-               and str(c.get("revision")) == str(status.serving_revision) and c.get("state") == "running"]
-    return len(running) if status.components else (status.spec.replicas if status.spec else 0)
+    """Running replicas of the serving revision, as the engine reports them."""
+    return len(status.replicas())
 
 
 def _live_spec(sb: Any) -> tuple[Any, dict[str, Any]]:

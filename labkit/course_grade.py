@@ -46,7 +46,7 @@ from typing import Any
 import nbformat
 
 from sandbox import make_sandbox
-from sandbox.errors import InvalidInput
+from sandbox.errors import InfrastructureError, InvalidInput, error_class
 from sandbox.settings import Settings, sanitize_id
 
 from .course import Course, nbgrader_binary, nbgrader_env
@@ -59,11 +59,8 @@ STATUSES = ("graded", "timeout", "crashed", "cancelled")
 LOCKED = "database is locked"
 #: Output that means the grading machinery failed, not the submission: retried once.
 TRANSIENT = (LOCKED, "Kernel died before replying to kernel_info", "Address already in use")
-#: Errors of the kit's infrastructure family that no trainee state explains (the trainee-state
-#: ones, SandboxNotUp / NoRevisionDeployed / ServiceError, are left to the checks).
-INFRA_ERRORS = frozenset({"InfrastructureError", "DockerUnavailable", "ClusterUnreachable",
-                          "ImageMissing", "PortInUse", "ToolMissing"})
 INFRA = "infrastructure failed:"
+INFRA_TEMPORARY = "infrastructure failed (temporary):"
 _gradebook_lock = threading.Lock()
 
 
@@ -185,7 +182,7 @@ def grade_submission(course: Course, lab: str, student: str, timeout_s: float,
         if cancelled.is_set():
             return GradeOutcome(student, "cancelled", seconds=time.perf_counter() - t0,
                                 sandbox_id=sandbox_id, cause="grading was interrupted", log=str(log))
-        if status == "crashed" and retries == 0 and (_transient(log) or cause.startswith(INFRA)):
+        if status == "crashed" and retries == 0 and (_transient(log) or cause.startswith(INFRA_TEMPORARY)):
             retries += 1
             log.replace(log.with_suffix(".attempt1.log"))
             continue
@@ -216,16 +213,19 @@ def _autograde(course: Course, lab: str, student: str, sandbox_id: str, timeout_
         return "timeout", f"cut off after {timeout_s:g} s (see {log.name})"
     if returncode != 0:
         return "crashed", f"nbgrader exit {returncode}: {_last_error(log)}"
-    broken = infrastructure_failure(course.root / "autograded" / student / lab)
-    return ("crashed", f"{INFRA} {broken}") if broken else ("graded", "")
+    broken, temporary = infrastructure_failure(course.root / "autograded" / student / lab)
+    if not broken:
+        return "graded", ""
+    return "crashed", f"{INFRA_TEMPORARY if temporary else INFRA} {broken}"
 
 
-def infrastructure_failure(autograded: Path) -> str:
-    """The first error of the grading machinery in an executed submission, or "".
+def infrastructure_failure(autograded: Path) -> tuple[str, bool]:
+    """The first error of the grading machinery in an executed submission and whether it is
+    ``temporary``; ("", False) when there is none.
 
-    An infrastructure error (no Docker, no image, no free network, ...) raised in a cell the
-    trainee cannot edit (locked, not a solution) means the sandbox never became usable: the
-    zeros that follow are not the trainee's.
+    An error of the kit's ``InfrastructureError`` family (by class: the output's ``ename`` looked
+    up in the error tree) raised in a cell the trainee cannot edit (locked, not a solution) means
+    the sandbox never became usable: the zeros that follow are not the trainee's.
     """
     for path in sorted(autograded.glob("*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
@@ -234,10 +234,11 @@ def infrastructure_failure(autograded: Path) -> str:
             if cell.cell_type != "code" or meta.get("solution"):
                 continue
             for out in cell.get("outputs", []):
-                if out.get("output_type") == "error" and out.get("ename") in INFRA_ERRORS:
+                cls = error_class(out.get("ename", "")) if out.get("output_type") == "error" else None
+                if cls is not None and issubclass(cls, InfrastructureError):
                     cell_id = meta.get("grade_id", "?")
-                    return f"{out['ename']} in cell {cell_id}: {str(out.get('evalue', ''))[:240]}"
-    return ""
+                    return f"{out['ename']} in cell {cell_id}: {str(out.get('evalue', ''))[:240]}", cls.temporary
+    return "", False
 
 
 def teardown(sandbox_id: str, settings: Settings) -> str:

@@ -1,116 +1,47 @@
-"""The one ``Sandbox`` interface both backends implement, and the records it returns.
+"""The one ``Sandbox`` interface both tiers implement, and the records it returns.
 
-A lab never branches on the backend: everything a notebook or a grader needs is here.
-Deploys are revisions, as a Kubernetes Deployment's are: a new revision starts beside the
-old one, must pass ``/readyz`` before the old one is retired, and a revision that never gets
-ready is a failed rollout while the old one keeps serving.
+A lab never branches on the tier: everything a notebook or a grader needs is here. Deploys are
+revisions, as a Kubernetes Deployment's are: a new revision starts beside the old one, must pass
+``/readyz`` before it takes traffic, and a revision that never gets ready is a failed rollout
+while the old one keeps serving. What a deploy means (``sandbox.spec``), the rollout states and
+the undo rule are written once, here and in ``sandbox.spec``; a tier only reads and changes its
+engine (``_revision_facts``, ``_roll_out``, ``_components``...).
 """
 
 from __future__ import annotations
 
 import abc
 import json
-from dataclasses import asdict, dataclass, field
+import time
 from typing import Any
 
 from .client import EvalReport, Readiness, ServiceClient
-from .errors import InvalidReplicas, NoRevisionDeployed, UnknownChoice
+from .errors import NoRevisionDeployed, UnknownChoice
+from .records import (
+    CONFIG_KEYS,
+    MODELS,
+    Component,
+    ComponentState,
+    DeploySpec,
+    Revision,
+    RevisionState,
+    RolloutState,
+    SandboxStatus,
+)
 from .settings import Settings
+from .spec import (
+    RevisionFacts,
+    SpecRequest,
+    resolve_spec,
+    revisions,
+    rollout_state,
+    serving_revision,
+    undo_target,
+    validate_model,
+)
 
-MODELS = ("v1", "v2")
-REVISION_STATES = ("progressing", "serving", "failed", "superseded")
-
-#: Service settings a deploy may change besides model/index/image/replicas,
-#: with the environment variable of the model API each one sets.
-CONFIG_KEYS: dict[str, str | None] = {
-    "top_k": "TOP_K",
-    "provider_timeout_s": "PROVIDER_TIMEOUT_S",
-    "data_dir": "DATA_DIR",
-    "cpus": None,  # a resource limit of each replica, not an environment variable
-}
-
-
-@dataclass(frozen=True)
-class DeploySpec:
-    """What a revision runs: the pod template of the Docker tier."""
-
-    model: str
-    index: str
-    image: str
-    replicas: int = 1
-    config: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> DeploySpec:
-        return cls(
-            model=raw["model"],
-            index=raw["index"],
-            image=raw["image"],
-            replicas=int(raw.get("replicas", 1)),
-            config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
-        )
-
-    def env(self) -> dict[str, str]:
-        """Environment variables of the model API for this spec."""
-        env = {"MODEL_VERSION": self.model, "INDEX_NAME": self.index}
-        for key, value in self.config.items():
-            var = CONFIG_KEYS.get(key, key.upper())
-            if var:
-                env[var] = value
-        return env
-
-
-@dataclass
-class Revision:
-    """One entry of the rollout history."""
-
-    number: int
-    spec: DeploySpec
-    state: str
-    created_at: float
-    change_cause: str = ""
-    rollback_of: int | None = None
-    ready_at: float | None = None
-    finished_at: float | None = None
-    reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["spec"] = asdict(self.spec)
-        return d
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Revision:
-        raw = dict(raw)
-        raw["spec"] = DeploySpec.from_dict(raw["spec"])
-        return cls(**raw)
-
-
-@dataclass
-class SandboxStatus:
-    """A snapshot of the sandbox as the engine and the service report it."""
-
-    sandbox_id: str
-    backend: str
-    up: bool
-    endpoint: str | None = None
-    serving_revision: int | None = None
-    latest_revision: int | None = None
-    rollout: str = "none"  # none | complete | progressing | failed
-    ready: bool = False
-    reason: str = ""
-    spec: DeploySpec | None = None
-    components: list[dict[str, Any]] = field(default_factory=list)
-    faults: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["spec"] = asdict(self.spec) if self.spec else None
-        return d
-
+__all__ = ["Sandbox", "CONFIG_KEYS", "MODELS", "Component", "ComponentState", "DeploySpec", "Revision",
+           "RevisionState", "RolloutState", "SandboxStatus"]
 
 class Sandbox(abc.ABC):
     """A trainee's sandbox: the toy model API, its gateway, its provider and their history.
@@ -128,7 +59,6 @@ class Sandbox(abc.ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    # --- identity ---------------------------------------------------------------------
     @property
     def id(self) -> str:
         return self.settings.sandbox_id
@@ -147,8 +77,10 @@ class Sandbox(abc.ABC):
     def down(self) -> list[str]:
         """Remove everything of this sandbox (selected by label); returns what was removed."""
 
-    @abc.abstractmethod
-    def status(self) -> SandboxStatus: ...
+    def reset(self) -> None:
+        """Tear down and bring up again from scratch: a clean sandbox, no history."""
+        self.down()
+        self.up()
 
     @abc.abstractmethod
     def preflight(self) -> None:
@@ -160,45 +92,85 @@ class Sandbox(abc.ABC):
         """Every object in this sandbox's reach that the kit did not make, by kind and id
         (JSON-ready): what a trainee must never touch."""
 
+    def __enter__(self) -> Sandbox:
+        try:
+            return self.up()
+        except BaseException:  # a half-made sandbox is torn down, not left behind
+            self.down()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # --- rollouts (the rules are sandbox.spec's; the tier only acts) --------------------
+    def deploy(self, model: str | None = None, index: str | None = None, image: str | None = None,
+               replicas: int | None = None, *, change_cause: str = "", wait: bool = True,
+               **config: Any) -> Revision:
+        """Roll out a new revision; unspecified fields keep the serving revision's.
+
+        With ``wait=False`` the revision starts as a canary that takes no user traffic until
+        ``wait_for_rollout()`` promotes it; ``revision_endpoints(n)`` reaches its replicas.
+        Raises ``RolloutFailed`` if it is not ready by the progress deadline (the previous
+        revision keeps serving) and ``InvalidInput`` before anything changes on bad input.
+        """
+        live = serving_revision(self.history())
+        request = SpecRequest(model, index, image, replicas, tuple(config.items()))
+        spec = resolve_spec(request, live.spec if live else None, indexes=self._index_names(),
+                            snapshots=self.snapshots(), default_image=self.settings.images.default,
+                            max_replicas=self.settings.rollout.max_replicas)
+        self._require_image(spec.image)
+        cause = change_cause or f"deploy model={spec.model} index={spec.index} image={spec.image}"
+        return self._roll_out(spec, cause, None, wait)
+
+    def rollback(self, to_revision: int | None = None) -> Revision:
+        """Return to the previous (or a named) revision, as ``kubectl rollout undo``: a new
+        revision running the target's spec, with ``rollback_of`` naming the target."""
+        target = undo_target(self.history(), to_revision)
+        self._require_image(target.spec.image)
+        return self._roll_out(target.spec, f"rollback to revision {target.number}", target.number, True)
+
     @abc.abstractmethod
-    def deploy(
-        self,
-        model: str | None = None,
-        index: str | None = None,
-        image: str | None = None,
-        replicas: int | None = None,
-        *,
-        change_cause: str = "",
-        wait: bool = True,
-        **config: Any,
-    ) -> Revision:
-        """Roll out a new revision; unspecified fields keep the current spec.
-
-        Raises ``RolloutFailed`` if the revision is not ready by the progress deadline;
-        the previous revision keeps serving.
-        """
-
     def wait_for_rollout(self) -> Revision:
-        """Finish a rollout started with ``deploy(wait=False)`` (``kubectl rollout status``).
+        """Finish a rollout started with ``deploy(wait=False)`` (``kubectl rollout status``):
+        promote the canary once ready. Returns the serving revision, or raises ``RolloutFailed``."""
 
-        Returns the serving revision, or raises ``RolloutFailed``.
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not support wait=False yet")
-
+    @abc.abstractmethod
     def revision_endpoints(self, revision: int) -> list[str]:
         """Base URLs reaching each replica of one revision directly (canary checks)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot reach single revisions")
 
-    @abc.abstractmethod
-    def history(self) -> list[Revision]: ...
+    def history(self) -> list[Revision]:
+        """The rollout history, oldest first, read off the engine."""
+        return revisions(self._revision_facts(), time.time(), self.settings.rollout.progress_deadline_s)
 
-    @abc.abstractmethod
-    def rollback(self, to_revision: int | None = None) -> Revision:
-        """Return to the previous (or a named) revision, as ``kubectl rollout undo``."""
+    def current(self) -> Revision:
+        """The serving revision, or ``NoRevisionDeployed``."""
+        live = serving_revision(self.history())
+        if live is None:
+            raise NoRevisionDeployed(self.id)
+        return live
 
-    @abc.abstractmethod
-    def reset(self) -> None:
-        """Tear down and bring up again from scratch: a clean sandbox, no history."""
+    # --- observation --------------------------------------------------------------------
+    def status(self) -> SandboxStatus:
+        """Serving revision, rollout state, readiness and components, as the engine says."""
+        st = SandboxStatus(self.id, self.backend, up=self._is_up())
+        st.components = sorted(self._components(), key=lambda c: c.name)
+        if not st.up:
+            st.reason = "sandbox is not up"
+            return st
+        st.endpoint = self.endpoint
+        revs = self.history()
+        st.faults = sorted(self._fault_records())
+        st.rollout = rollout_state(revs)
+        st.latest_revision = revs[-1].number if revs else None
+        live = serving_revision(revs)
+        if live is not None:
+            st.serving_revision, st.spec = live.number, live.spec
+        ready = self.readiness()
+        st.ready = ready.ready
+        st.reason = "" if ready.ready else f"{ready.reason}: {ready.detail}".strip(": ")
+        if st.rollout == "failed":
+            st.reason = (st.reason + "; " if st.reason else "") + f"last rollout failed: {revs[-1].reason}"
+        return st
 
     @abc.abstractmethod
     def logs(self, revision: int | None = None, tail: int = 200) -> str:
@@ -208,46 +180,21 @@ class Sandbox(abc.ABC):
     def indexes(self) -> list[dict[str, Any]]:
         """Index artifacts available to deploys (their manifests)."""
 
+    @abc.abstractmethod
+    def snapshots(self) -> list[str]:
+        """Corpus snapshots available to index builds."""
+
     def build_index(self, model: str, corpus: str, name: str | None = None) -> dict[str, Any]:
         """Build an index from a corpus snapshot with a model (a one-off job on the data
         volume, like a Kubernetes Job); returns its manifest."""
-        self._validate_model(model)
+        validate_model(model)
         snapshots = self.snapshots()
         if corpus not in snapshots:
             raise UnknownChoice("corpus snapshot", corpus, snapshots)
         cmd = ["python", "-m", "modelapi", "build-index", "--model", model, "--corpus", corpus]
         return json.loads(self.run_job(cmd + (["--name", name] if name else []), "build-index"))
 
-    @abc.abstractmethod
-    def snapshots(self) -> list[str]:
-        """Corpus snapshots available to index builds."""
-
-    # --- primitives the fault catalog and the graders use (every backend) ---------------
-    @abc.abstractmethod
-    def state(self) -> dict[str, Any]:
-        """The sandbox's live state document: ``revisions``, ``faults``, ``alerts``."""
-
-    @abc.abstractmethod
-    def save_state(self, state: dict[str, Any]) -> None:
-        """Write the state document back (faults and alert rules; not for trainees)."""
-
-    @abc.abstractmethod
-    def run_job(self, cmd: list[str], what: str) -> str:
-        """Run ``python -m modelapi ...`` once on the data volume (read-write); its stdout."""
-
-    @abc.abstractmethod
-    def provider_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Call the provider's own HTTP API (``/admin/mode``) from inside the sandbox."""
-
-    @abc.abstractmethod
-    def set_provider_running(self, running: bool) -> None:
-        """Stop (outage) or start the provider."""
-
-    @abc.abstractmethod
-    def restart_serving(self) -> None:
-        """Restart the serving revision's replicas in place (as after a node reboot)."""
-
-    # --- the service, through the front door (same for every backend) --------------------
+    # --- the service, through the front door (same for every tier) --------------------
     @property
     def client(self) -> ServiceClient:
         return ServiceClient(self.endpoint)
@@ -270,39 +217,58 @@ class Sandbox(abc.ABC):
         """recall@k of the live service on the labelled eval set."""
         return self.client.evaluate(k)
 
-    # --- helpers for backends -----------------------------------------------------------
-    def _validate_replicas(self, replicas: int) -> int:
-        high = self.settings.rollout.max_replicas
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= high:
-            raise InvalidReplicas(replicas, 1, high)
-        return replicas
+    # --- primitives of the kit's jobs and fault catalog (every tier) --------------------
+    @abc.abstractmethod
+    def run_job(self, cmd: list[str], what: str) -> str:
+        """Run ``python -m modelapi ...`` once on the data volume (read-write); its stdout."""
 
-    @staticmethod
-    def _validate_model(model: str) -> str:
-        if model not in MODELS:
-            raise UnknownChoice("model", model, MODELS)
-        return model
+    @abc.abstractmethod
+    def provider_call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Call the provider's own HTTP API (``/admin/mode``) from inside the sandbox."""
 
-    def _resolve_index(self, index: str, model: str, available: list[str]) -> str:
-        """``2026-11-01`` means the index of that snapshot built by ``model``."""
-        if index in available:
-            return index
-        candidate = f"{index}-{model}"
-        if candidate in available:
-            return candidate
-        raise UnknownChoice("index", index, sorted(available))
+    @abc.abstractmethod
+    def set_provider_running(self, running: bool) -> None:
+        """Stop (outage) or start the provider."""
 
-    def _current(self) -> Revision:
-        serving = [r for r in self.history() if r.state == "serving"]
-        if not serving:
-            raise NoRevisionDeployed(self.id)
-        return serving[-1]
+    @abc.abstractmethod
+    def restart_serving(self) -> None:
+        """Restart the serving revision's replicas in place (as after a node reboot)."""
 
-    def __enter__(self) -> Sandbox:
-        return self.up()
+    @abc.abstractmethod
+    def throttle_serving(self, cpus: float | None) -> None:
+        """Change the CPU limit of the serving replicas in place, without a new revision (a
+        noisy neighbour, an in-place resize); ``None`` restores what their spec says."""
 
-    def __exit__(self, *exc: object) -> None:
-        self.down()
+    @abc.abstractmethod
+    def _fault_records(self) -> dict[str, dict[str, Any]]:
+        """Active faults by id (the only state with no engine object of its own)."""
+
+    @abc.abstractmethod
+    def _save_fault(self, fault_id: str, record: dict[str, Any] | None) -> None:
+        """Record (or, with None, forget) one active fault."""
+
+    # --- what a tier implements ----------------------------------------------------------
+    @abc.abstractmethod
+    def _is_up(self) -> bool: ...
+
+    @abc.abstractmethod
+    def _revision_facts(self) -> list[RevisionFacts]:
+        """One ``RevisionFacts`` per revision the engine still holds."""
+
+    @abc.abstractmethod
+    def _components(self) -> list[Component]: ...
+
+    @abc.abstractmethod
+    def _index_names(self) -> list[str]:
+        """Names of the index artifacts a deploy may use."""
+
+    @abc.abstractmethod
+    def _require_image(self, image: str) -> None:
+        """Raise ``ImageMissing`` unless the engine can run ``image``."""
+
+    @abc.abstractmethod
+    def _roll_out(self, spec: DeploySpec, cause: str, rollback_of: int | None, wait: bool) -> Revision:
+        """Start the next revision running ``spec``; with ``wait`` promote it once ready."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r} backend={self.backend!r}>"

@@ -1,24 +1,27 @@
-"""One exception tree for the whole kit.
+"""One exception tree for the whole kit; a class decides what a caller does with it.
 
-``LabkitError`` is the root. Below it:
+``LabkitError`` is the root. Below it, three branches:
 
-* ``InfrastructureError``: the machinery is unusable (Docker daemon down, cluster
-  unreachable, image missing, port taken, tool not installed). The message says what is
-  wrong in one line and ``fix`` names the command that repairs it. ``temporary`` tells a
-  caller whether retrying the same call later may succeed (kopf's permanent/temporary split).
+* ``StateError``: the trainee's sandbox is not in the state something wants (nothing deployed,
+  not up, the service not answering, a rollout that never got ready, a check that failed).
+  In grading this is the trainee's result: it scores, it is never retried.
+* ``InfrastructureError``: the machinery is unusable (Docker daemon down, cluster unreachable,
+  image missing, the API server refusing, a wait that ran out). One line says what is wrong and
+  ``fix`` names the command that repairs it. The class attribute ``temporary`` says whether the
+  same call may succeed later (kopf's temporary/permanent split): the grader retries a
+  submission on a fresh sandbox only for a temporary one and never turns either into a score.
 * ``InvalidInput``: the caller asked for something that does not exist or is out of range
-  (unknown model, index, revision, fault, lab; bad replica count). The message names the
-  valid choices.
-* ``RolloutFailed``: a new revision never became ready; the previous one keeps serving.
-* ``CheckFailed`` (raised by ``graders``): the trainee's sandbox is not in the state a check
-  wants. It carries the check result, and prints as a hint, not as a traceback.
+  (unknown model, index, revision, fault, lab; bad replica count). The message names the valid
+  choices or the tool's own message.
 
-Every client exception is wrapped where it is called (``raise ... from e``).
+Every client exception is wrapped where it is called (``raise ... from e``). ``error_class``
+finds a class of this tree by name (an error that crossed a process boundary as its name).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 
 class LabkitError(Exception):
@@ -38,17 +41,89 @@ class LabkitError(Exception):
         return self.message
 
 
+# --- the trainee's state is not what is wanted ------------------------------------------------
+
+
+class StateError(LabkitError):
+    """The sandbox is not in the state a caller (or a check) wants; the trainee can change it."""
+
+    exit_code = 1
+
+
+class SandboxNotUp(StateError):
+    """The sandbox has not been brought up (or was torn down)."""
+
+    def __init__(self, sandbox_id: str) -> None:
+        super().__init__(
+            f"sandbox {sandbox_id} is not up",
+            fix="run `labkit sandbox up` (or `sb.up()` in a notebook)",
+        )
+
+
+class NoRevisionDeployed(StateError):
+    """The sandbox is up but nothing is deployed yet."""
+
+    def __init__(self, sandbox_id: str) -> None:
+        super().__init__(
+            f"sandbox {sandbox_id} has no revision deployed yet",
+            fix="run `labkit deploy --model v1` (or `sb.deploy(model='v1')`)",
+        )
+
+
+class ServiceError(StateError):
+    """The model API answered with an error or not at all."""
+
+
+class RolloutFailed(StateError):
+    """A new revision never became ready; the previous revision keeps serving."""
+
+    def __init__(self, revision: int, reason: str, serving: int | None, logs: str = "") -> None:
+        keeps = f"revision {serving} keeps serving" if serving else "nothing is serving"
+        super().__init__(
+            f"rollout of revision {revision} failed: {reason}; {keeps}",
+            fix="inspect `labkit rollout history` and the revision's logs, then"
+            " `labkit rollout undo`",
+        )
+        self.revision = revision
+        self.reason = reason
+        self.serving = serving
+        self.logs = logs
+
+
+class CheckFailed(StateError, AssertionError):
+    """A check of live state failed (``expect``). It carries the check's result (observed,
+    expected and, in the kernel's self-check, a hint) and prints as that, never as a traceback
+    of the kit's internals. An ``AssertionError``, so nbgrader counts it as a failed test."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__(str(result))
+        self.result = result
+
+
+class SteadyStateBroken(StateError):
+    """A scenario was called resolved, but the fault's steady-state probes do not all hold."""
+
+    def __init__(self, fault: str, broken: Iterable[str], when: str = "now") -> None:
+        listed = "; ".join(broken)
+        super().__init__(
+            f"{fault}: the steady state does not hold {when}: {listed}",
+            fix="keep mitigating; `labkit fault status` shows every probe, then resolve again",
+        )
+        self.fault = fault
+
+
 # --- the infrastructure is unusable -------------------------------------------------------
 
 
 class InfrastructureError(LabkitError):
     """Docker, the cluster, an image or a tool the kit needs is not usable."""
 
+    #: Whether retrying the same call later (on a fresh sandbox, for the grader) may succeed.
     temporary: bool = False
 
 
 class DockerUnavailable(InfrastructureError):
-    """No Docker daemon answers at the configured address."""
+    """No Docker daemon answers at the configured address (or it went away mid-call)."""
 
     temporary = True
 
@@ -60,6 +135,13 @@ class DockerUnavailable(InfrastructureError):
             " or point DOCKER_HOST at a running daemon",
         )
         self.address = address
+
+
+class EngineFailure(InfrastructureError):
+    """The engine answered but refused or lost an operation (a container killed under the
+    kit, a network pool exhausted, an exec that failed)."""
+
+    temporary = True
 
 
 class ClusterUnreachable(InfrastructureError):
@@ -74,6 +156,37 @@ class ClusterUnreachable(InfrastructureError):
             fix="run `labkit cluster create` for a local kind cluster, or set"
             " LABKIT_KUBE_CONTEXT / KUBECONFIG to a reachable cluster",
         )
+
+
+class KubeApiError(InfrastructureError):
+    """The API server refused a request. ``code`` is its HTTP status (0: no answer) and
+    ``status`` the parsed ``Status`` object it sent (``reason``, ``message``, ``details``)."""
+
+    def __init__(self, code: int, message: str, fix: str | None = None,
+                 status: dict[str, Any] | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.code = code
+        self.status = status or {}
+
+    @property
+    def reason(self) -> str:
+        return str(self.status.get("reason") or "")
+
+
+class KubeForbidden(KubeApiError):
+    """403: RBAC or an admission controller (a ResourceQuota) refused it."""
+
+
+class KubeConflict(KubeApiError):
+    """409: someone changed the object in between; the same call on fresh state may pass."""
+
+    temporary = True
+
+
+class KubeBusy(KubeApiError):
+    """429, 5xx or no answer: the API server is overloaded or restarting."""
+
+    temporary = True
 
 
 class ImageMissing(InfrastructureError):
@@ -103,30 +216,18 @@ class ToolMissing(InfrastructureError):
         self.tool = tool
 
 
-class SandboxNotUp(InfrastructureError):
-    """The sandbox has not been brought up (or was torn down)."""
-
-    def __init__(self, sandbox_id: str) -> None:
-        super().__init__(
-            f"sandbox {sandbox_id} is not up",
-            fix="run `labkit sandbox up` (or `sb.up()` in a notebook)",
-        )
-
-
-class NoRevisionDeployed(InfrastructureError):
-    """The sandbox is up but nothing is deployed yet."""
-
-    def __init__(self, sandbox_id: str) -> None:
-        super().__init__(
-            f"sandbox {sandbox_id} has no revision deployed yet",
-            fix="run `labkit deploy --model v1` (or `sb.deploy(model='v1')`)",
-        )
-
-
-class ServiceError(InfrastructureError):
-    """The model API answered with an error or not at all."""
+class WaitTimeout(InfrastructureError):
+    """A wait of the kit's machinery ran out (``sandbox.waiting``); ``observed`` is the last
+    thing it saw and ``logs`` what the component printed meanwhile."""
 
     temporary = True
+
+    def __init__(self, what: str, timeout_s: float, observed: str = "", logs: str = "",
+                 fix: str | None = None) -> None:
+        seen = f"; last seen: {observed}" if observed else ""
+        super().__init__(f"{what}: not done within {timeout_s:g} s{seen}", fix=fix)
+        self.observed = observed
+        self.logs = logs
 
 
 # --- bad input ----------------------------------------------------------------------------
@@ -154,53 +255,23 @@ class InvalidReplicas(InvalidInput):
         super().__init__(f"replicas must be an integer from {low} to {high}, got {value!r}")
 
 
-# --- rollouts ------------------------------------------------------------------------------
+class KubeInvalid(InvalidInput):
+    """The API server rejected an object as invalid (422), naming the fields."""
+
+    code = 422
 
 
-class RolloutFailed(LabkitError):
-    """A new revision never became ready; the previous revision keeps serving."""
-
-    exit_code = 1
-
-    def __init__(self, revision: int, reason: str, serving: int | None, logs: str = "") -> None:
-        keeps = f"revision {serving} keeps serving" if serving else "nothing is serving"
-        super().__init__(
-            f"rollout of revision {revision} failed: {reason}; {keeps}",
-            fix="inspect `labkit rollout history` and the revision's logs, then"
-            " `labkit rollout undo`",
-        )
-        self.revision = revision
-        self.reason = reason
-        self.serving = serving
-        self.logs = logs
+# --- lookup ----------------------------------------------------------------------------------
 
 
-# --- grading -------------------------------------------------------------------------------
+def _subclasses(cls: type) -> Iterable[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
 
 
-class CheckFailed(LabkitError, AssertionError):
-    """The trainee's sandbox is not in the state a check wants.
-
-    Subclasses ``AssertionError`` so nbgrader counts it as a failed test; its message is
-    the check's observed/expected/hint, never a traceback of the kit's internals.
-    """
-
-    exit_code = 1
-
-    def __init__(self, result: object) -> None:
-        super().__init__(str(result))
-        self.result = result
-
-
-class SteadyStateBroken(LabkitError):
-    """A scenario was called resolved, but the fault's steady-state probes do not all hold."""
-
-    exit_code = 1
-
-    def __init__(self, fault: str, broken: Iterable[str], when: str = "now") -> None:
-        listed = "; ".join(broken)
-        super().__init__(
-            f"{fault}: the steady state does not hold {when}: {listed}",
-            fix="keep mitigating; `labkit fault status` shows every probe, then resolve again",
-        )
-        self.fault = fault
+def error_class(name: str) -> type[LabkitError] | None:
+    """The class of this tree (or one of its subclasses elsewhere in the kit) named ``name``."""
+    if name == LabkitError.__name__:
+        return LabkitError
+    return next((c for c in _subclasses(LabkitError) if c.__name__ == name), None)

@@ -93,9 +93,10 @@ def sandbox_status(as_json: bool = JSON) -> None:
         console.print(f"rollout: {st.rollout}; ready: {st.ready}" + (f" ({st.reason})" if st.reason else ""))
         if st.faults:
             console.print(f"active faults: {', '.join(st.faults)}")
-    table = Table("container", "component", "revision", "state")
+    table = Table("name", "component", "revision", "state", "cpus", "detail")
     for c in st.components:
-        table.add_row(c["name"], c["component"], c["revision"], c["state"])
+        table.add_row(c.name, c.component, "" if c.revision is None else str(c.revision), c.state,
+                      "" if c.cpus is None else f"{c.cpus:g}", c.detail)
     console.print(table)
 
 

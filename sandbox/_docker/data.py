@@ -1,7 +1,7 @@
-"""Data-volume side of the Docker tier: the state document, index artifacts, corpus
-snapshots, one-off jobs, and the primitives the fault catalog uses (provider control,
-in-place restarts). Mixed into ``DockerSandbox``; it relies on its ``docker``, ``names``,
-``id``, ``settings``, ``_gateway()`` and ``_labels()``.
+"""Data-volume side of the Docker tier: the fault records (the only document the tier keeps:
+everything else is read off the engine), index artifacts, corpus snapshots, one-off jobs, and
+the provider primitives of the fault catalog. Mixed into ``DockerSandbox``; it relies on its
+``docker``, ``names``, ``id``, ``settings``, ``_gateway()`` and ``_labels()``.
 """
 
 from __future__ import annotations
@@ -11,46 +11,36 @@ import uuid
 from typing import Any
 
 from .. import labels
-from ..errors import InfrastructureError, InvalidInput
+from ..errors import EngineFailure, InfrastructureError, InvalidInput
 from . import engine
 
-STATE_PATH = "/data/state/sandbox.json"
+FAULTS_PATH = "/data/state/faults.json"
 PROVIDER_PORT = 8081
 
 
-class DockerData:
+class DockerData:  # noqa: B903 - a mixin of DockerSandbox
     """State, data and fault primitives of a Docker sandbox."""
 
-    # --- state ------------------------------------------------------------------------
-    def _read_state(self) -> dict[str, Any]:
-        gateway = self._gateway()
-        code, out = engine.exec_text(gateway, ["cat", STATE_PATH], expect_output=True)
-        if code != 0:
-            return {"version": 1, "revisions": [], "faults": {}}
+    # --- the one document with no engine object: active faults ------------------------
+    def _fault_records(self) -> dict[str, dict[str, Any]]:
+        raw = engine.get_file(self._gateway(), FAULTS_PATH)
+        if raw is None:
+            return {}
         try:
-            state = json.loads(out)
+            doc = json.loads(raw)
         except ValueError as e:
-            raise InfrastructureError(
-                f"the sandbox state in {STATE_PATH} is unreadable ({e})",
-                fix="retry; if it persists, `labkit sandbox reset`",
-            ) from e
-        state.setdefault("faults", {})
-        return state
+            raise EngineFailure(f"the sandbox's fault records in {FAULTS_PATH} are unreadable ({e})",
+                                fix="retry; if it persists, `labkit sandbox reset`") from e
+        return dict(doc.get("faults") or {})
 
-    def _write_state(self, state: dict[str, Any]) -> None:
-        limit = self.settings.rollout.revision_history_limit
-        revs = state["revisions"]
-        keep = [r for r in revs if r["state"] in ("serving", "progressing")]
-        old = [r for r in revs if r not in keep][-limit:]
-        state["revisions"] = sorted(keep + old, key=lambda r: r["number"])
-        engine.write_file(self._gateway(), STATE_PATH, state)
-
-    def state(self) -> dict[str, Any]:
-        """The raw state document (history and active faults), for graders and faults."""
-        return self._read_state()
-
-    def save_state(self, state: dict[str, Any]) -> None:
-        self._write_state(state)
+    def _save_fault(self, fault_id: str, record: dict[str, Any] | None) -> None:
+        faults = self._fault_records()
+        if record is None:
+            faults.pop(fault_id, None)
+        else:
+            faults[fault_id] = record
+        body = json.dumps({"version": 2, "faults": faults}, indent=1, sort_keys=True).encode()
+        engine.put_file(self._gateway(), FAULTS_PATH, body)
 
     # --- indexes and corpora -------------------------------------------------------------
     def indexes(self) -> list[dict[str, Any]]:
@@ -119,12 +109,3 @@ class DockerData:
             provider.start()
         elif not running and provider.status == "running":
             provider.stop(timeout=2)
-
-    def restart_serving(self) -> None:
-        for rev in self._read_state()["revisions"]:
-            if rev["state"] != "serving":
-                continue
-            for name in rev.get("containers", []):
-                c = engine.get_container(self.docker, name)
-                if c is not None and labels.is_ours(c.labels, self.id):
-                    c.restart(timeout=5)

@@ -6,8 +6,8 @@ them. Docker SDK exceptions are wrapped where they are raised.
 
 from __future__ import annotations
 
-import base64
-import json
+import io
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +18,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from .. import labels
-from ..errors import DockerUnavailable, ImageMissing, InfrastructureError, PortInUse
+from ..errors import DockerUnavailable, EngineFailure, ImageMissing, InfrastructureError, PortInUse
 
 _PORT_ERRORS = ("port is already allocated", "address already in use", "bind for")
 
@@ -106,7 +106,7 @@ def run_container(
             raise PortInUse(host_port) from e
         if isinstance(e, ImageNotFound) or "no such image" in text:
             raise ImageMissing(image) from e
-        raise InfrastructureError(f"could not start container {name}: {_short(e)}") from e
+        raise EngineFailure(f"could not start container {name}: {_short(e)}") from e
 
 
 def _remove_quietly(client: docker.DockerClient, name: str) -> None:
@@ -138,7 +138,7 @@ def exec_text(container: Container, cmd: list[str], expect_output: bool = False)
         try:
             result = container.exec_run(cmd, demux=False)
         except DockerException as e:
-            raise InfrastructureError(f"exec in {container.name} failed: {_short(e)}") from e
+            raise wrap(e, f"exec in {container.name}") from e
         out = (result.output or b"").decode(errors="replace")
         if result.exit_code != 0 or out.strip() or not expect_output:
             return result.exit_code, out
@@ -146,14 +146,46 @@ def exec_text(container: Container, cmd: list[str], expect_output: bool = False)
     return result.exit_code, out
 
 
-def write_file(container: Container, path: str, payload: dict[str, Any]) -> None:
-    """Atomically write JSON into a running container (works on read-only root filesystems
-    as long as ``path`` is on a writable volume)."""
-    blob = base64.b64encode(json.dumps(payload, indent=1).encode()).decode()
-    script = 'mkdir -p "$(dirname "$1")" && printf %s "$2" | base64 -d > "$1.tmp" && mv "$1.tmp" "$1"'
-    code, out = exec_text(container, ["sh", "-c", script, "write", path, blob])
-    if code != 0:
-        raise InfrastructureError(f"could not write {path} in {container.name}: {out[-300:]}")
+def put_file(container: Container, path: str, data: bytes, uid: int = 10001) -> None:
+    """Write ``data`` at ``path`` in a running container (a writable volume path; the root
+    filesystem may be read-only) through the engine's archive API. The engine extracts the
+    archive into place in one step, so a reader never sees half a file."""
+    folder, _, name = path.rpartition("/")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.uid, info.gid, info.mode = len(data), int(time.time()), uid, uid, 0o644
+        tar.addfile(info, io.BytesIO(data))
+    try:
+        container.put_archive(folder or "/", buf.getvalue())
+    except NotFound as e:
+        raise EngineFailure(f"{folder} does not exist in {container.name}",
+                            fix="`labkit sandbox reset` recreates the sandbox's data volume") from e
+    except DockerException as e:
+        raise wrap(e, f"writing {path} in {container.name}") from e
+
+
+def get_file(container: Container, path: str) -> bytes | None:
+    """The bytes of ``path`` in a container, or None if it does not exist."""
+    try:
+        chunks, _ = container.get_archive(path)
+        raw = b"".join(chunks)
+    except NotFound:
+        return None
+    except DockerException as e:
+        raise wrap(e, f"reading {path} in {container.name}") from e
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member is not None else None
+        return handle.read() if handle is not None else None
+
+
+def wrap(e: DockerException, doing: str) -> InfrastructureError:
+    """The kit's error for an engine exception: a lost connection is ``DockerUnavailable``
+    (temporary), anything else an ``EngineFailure`` naming what was being done."""
+    if isinstance(e, APIError) and e.response is not None:
+        return EngineFailure(f"{doing}: the engine answered {e.response.status_code}: {_short(e)}")
+    return DockerUnavailable("the engine", f"{doing}: {_short(e)}")
 
 
 def ensure_network(client: docker.DockerClient, name: str, labels_: dict[str, str]) -> None:
@@ -168,13 +200,13 @@ def ensure_network(client: docker.DockerClient, name: str, labels_: dict[str, st
             client.networks.create(name, driver="bridge", labels=labels_, check_duplicate=True)
         except APIError as e:
             if "address pool" in str(e):
-                raise InfrastructureError(
+                raise EngineFailure(
                     f"Docker has no free address pool for network {name}"
                     f" ({len(client.networks.list())} networks exist)",
                     fix="remove sandboxes you no longer use (`labkit sandbox down`), or start dockerd"
                     " with --default-address-pool base=172.17.0.0/12,size=24",
                 ) from e
-            raise InfrastructureError(f"could not create network {name}: {_short(e)}") from e
+            raise EngineFailure(f"could not create network {name}: {_short(e)}") from e
 
 
 def ensure_volume(client: docker.DockerClient, name: str, labels_: dict[str, str]) -> None:
@@ -214,18 +246,6 @@ def _ignore_missing(fn: Any) -> None:
         fn()
     except NotFound:
         pass
-
-
-def list_sandboxes(client: docker.DockerClient) -> list[str]:
-    """Ids of every sandbox that has at least one object on this engine."""
-    ids = set()
-    for c in client.containers.list(all=True, filters=labels.docker_filters()):
-        if labels.is_ours(c.labels):
-            ids.add(c.labels[labels.SANDBOX])
-    for v in client.volumes.list(filters=labels.docker_filters()):
-        if labels.is_ours(v.attrs.get("Labels")):
-            ids.add(v.attrs["Labels"][labels.SANDBOX])
-    return sorted(ids)
 
 
 @contextmanager

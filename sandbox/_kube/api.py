@@ -24,7 +24,16 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from .. import labels
-from ..errors import ClusterUnreachable, InfrastructureError, InvalidInput
+from ..errors import (
+    ClusterUnreachable,
+    InfrastructureError,
+    InvalidInput,
+    KubeApiError,
+    KubeBusy,
+    KubeConflict,
+    KubeForbidden,
+    KubeInvalid,
+)
 from ..settings import Settings
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
@@ -43,32 +52,19 @@ JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
 
 
-class KubeApiError(InfrastructureError):
-    """The API server refused a request; ``status`` is its HTTP code (0: no answer)."""
-
-    def __init__(self, status: int, message: str, fix: str | None = None) -> None:
-        super().__init__(message, fix=fix)
-        self.status = status
-        self.temporary = status in (0, 409, 429) or status >= 500
-
-
-class KubeInvalid(InvalidInput):
-    """The API server rejected an object as invalid (422), naming the fields."""
-
-    status = 422
-
-
 def api_error(e: ApiException, doing: str, namespace: str) -> Exception:
-    """The kit's exception for a client exception, with the server's reason and causes."""
+    """The kit's exception for a client exception: the class by HTTP status (which decides
+    ``temporary``), the parsed ``Status`` attached, and the server's reason and causes printed."""
     try:
         body = json.loads(e.body or "{}")
     except ValueError:
         body = {}
-    message = body.get("message") or e.reason or "no answer"
-    causes = [c.get("message", "") for c in (body.get("details") or {}).get("causes") or []]
+    status = body if isinstance(body, dict) and body.get("kind") == "Status" else {}
+    message = status.get("message") or e.reason or "no answer"
+    causes = [c.get("message", "") for c in (status.get("details") or {}).get("causes") or []]
     text = f"{doing} in namespace {namespace}: {message}" + (f" ({'; '.join(causes)})" if causes else "")
-    status = int(e.status or 0)
-    if status == 422:
+    code = int(e.status or 0)
+    if code == 422:
         return KubeInvalid(text)
     fixes = {
         401: "your cluster credentials were rejected: refresh them (kubeconfig) or ask your instructor",
@@ -76,7 +72,9 @@ def api_error(e: ApiException, doing: str, namespace: str) -> Exception:
              " ask your instructor, or free resources (`labkit sandbox reset`)",
         409: "someone changed it at the same time: run the command again",
     }
-    return KubeApiError(status, text, fixes.get(status))
+    cls = {403: KubeForbidden, 409: KubeConflict}.get(code) or (
+        KubeBusy if code in (0, 429) or code >= 500 else KubeApiError)
+    return cls(code, text, fixes.get(code), status)
 
 
 def new_api_client(settings: Settings, retries: int = 1) -> client.ApiClient:
@@ -163,7 +161,7 @@ class KubeApi:
         try:
             return self.call(f"reading {kind} {name}", self._fn("read", kind), name, self.namespace)
         except KubeApiError as e:
-            if e.status == 404:
+            if e.code == 404:
                 return None
             raise
 
@@ -190,7 +188,7 @@ class KubeApi:
             self.call(f"deleting {kind} {name}", self._fn("delete", kind), name, self.namespace,
                       propagation_policy="Background")
         except KubeApiError as e:
-            if e.status == 404:
+            if e.code == 404:
                 return False
             raise
         return True
@@ -209,7 +207,7 @@ class KubeApi:
             return self.call(f"reading the log of pod {pod}", self.core.read_namespaced_pod_log, pod,
                              self.namespace, **kwargs) or ""
         except (KubeApiError, KubeInvalid) as e:
-            if getattr(e, "status", 0) in (400, 404):  # no previous container, or gone
+            if getattr(e, "code", 0) in (400, 404):  # no previous container, or gone
                 return ""
             raise
 
@@ -219,9 +217,9 @@ class KubeApi:
         try:
             return self.call(f"reading namespace {self.namespace}", self.core.read_namespace, self.namespace)
         except KubeApiError as e:
-            if e.status == 404:
+            if e.code == 404:
                 return None
-            if e.status == 403:
+            if e.code == 403:
                 return {}
             raise
 

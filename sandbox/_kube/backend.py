@@ -111,7 +111,7 @@ class KubeSandbox(Sandbox):
             try:
                 self.api.create_namespace(body)
             except KubeApiError as e:
-                if e.status != 403:
+                if e.code != 403:
                     raise
                 raise InfrastructureError(
                     f"namespace {self.namespace} does not exist and this account may not create it",
@@ -129,7 +129,7 @@ class KubeSandbox(Sandbox):
         try:
             return self.api.create(obj)
         except KubeApiError as e:
-            if e.status != 409:  # made by a concurrent up(): adopt it if it is ours
+            if e.code != 409:  # made by a concurrent up(): adopt it if it is ours
                 raise
             existing = self.api.read(kind, name)
             ensure_ours(existing, self.id, f"{kind} {name} in namespace {self.namespace}")

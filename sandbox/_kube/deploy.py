@@ -68,7 +68,7 @@ class Rollouts:
                 dep = self._write(before, spec, cause, rollback_of, source)
                 break
             except KubeApiError as e:
-                if e.status != 409 or attempt == 2:
+                if e.code != 409 or attempt == 2:
                     raise
         generation = dep["metadata"].get("generation") or 0
         unchanged = before is not None and generation == (before["metadata"].get("generation") or 0)

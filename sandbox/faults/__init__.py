@@ -27,8 +27,7 @@ __all__ = ["load_catalog", "inject", "heal", "active_faults", "probe_steady_stat
 def inject(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str, Any]:
     """Inject a fault; injecting one that is already active changes nothing."""
     fault = (catalog or load_catalog()).get(fault_id)
-    state = sb.state()
-    if fault_id in state.get("faults", {}):
+    if fault_id in sb._fault_records():
         return {"fault": fault_id, "injected": False, "reason": "already active"}
     st = sb.status()
     if st.spec is None:
@@ -38,33 +37,28 @@ def inject(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[s
         "before": {"revision": st.serving_revision, "spec": asdict(st.spec)},
         "state": "injecting",
     }
-    state.setdefault("faults", {})[fault_id] = record
-    sb.save_state(state)  # recorded first: an interrupted injection can still be healed
+    sb._save_fault(fault_id, record)  # recorded first: an interrupted injection can still be healed
     extra = ACTIONS[fault.inject.name](sb, record, **fault.inject.args)
-    state = sb.state()
     record.update(extra, state="active")
-    state.setdefault("faults", {})[fault_id] = record
-    sb.save_state(state)
+    sb._save_fault(fault_id, record)
     return {"fault": fault_id, "injected": True} | extra
 
 
 def heal(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str, Any]:
     """Restore the pre-fault state exactly (spec, provider, data artifacts); idempotent."""
     fault = (catalog or load_catalog()).get(fault_id)
-    record = sb.state().get("faults", {}).get(fault_id)
+    record = sb._fault_records().get(fault_id)
     if record is None:
         return {"fault": fault_id, "healed": False, "reason": "not active"}
     ACTIONS[fault.heal.name](sb, record, **fault.heal.args)
     removed = remove_artifacts(sb, record)
-    state = sb.state()
-    state.get("faults", {}).pop(fault_id, None)
-    sb.save_state(state)
+    sb._save_fault(fault_id, None)
     return {"fault": fault_id, "healed": True, "removed": removed}
 
 
 def active_faults(sb: Sandbox) -> dict[str, dict[str, Any]]:
     """Faults injected and not healed, with their records."""
-    return dict(sb.state().get("faults", {}))
+    return sb._fault_records()
 
 
 def probe_steady_state(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> list[Probe]:

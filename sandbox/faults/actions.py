@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..api import DeploySpec, Sandbox
-from ..errors import NoRevisionDeployed, RolloutFailed
+from ..errors import RolloutFailed
 from .probes import send_traffic
 
 Action = Callable[..., dict[str, Any]]
@@ -33,10 +33,7 @@ def _modelapi(sb: Sandbox, *args: str) -> dict[str, Any]:
 
 
 def _spec(sb: Sandbox) -> DeploySpec:
-    spec = sb.status().spec
-    if spec is None:
-        raise NoRevisionDeployed(sb.id)
-    return spec
+    return sb.current().spec
 
 
 @action("deploy-defect-image")
@@ -108,6 +105,23 @@ def deploy_config(sb: Sandbox, record: dict | None = None, **config: str) -> dic
     cause = "tuning: " + ", ".join(f"{k}={v}" for k, v in sorted(config.items()))
     sb.deploy(change_cause=cause, **config)
     return {}
+
+
+@action("throttle-serving")
+def throttle_serving(sb: Sandbox, record: dict | None = None, cpus: float = 0.02) -> dict[str, Any]:
+    """Starve the replicas that serve now, in place: the same revision, a smaller CPU limit."""
+    serving = sb.current()
+    sb.throttle_serving(float(cpus))
+    return {"revision": serving.number}
+
+
+@action("unthrottle-serving")
+def unthrottle_serving(sb: Sandbox, record: dict | None = None) -> dict[str, Any]:
+    """Give the throttled revision back the limit its spec says (if it still serves), then
+    return to the pre-fault spec."""
+    if sb.current().number == (record or {}).get("revision"):
+        sb.throttle_serving(None)
+    return restore_spec(sb, record)
 
 
 @action("send-traffic")

@@ -29,7 +29,7 @@ from sandbox import labels
 from sandbox.errors import InfrastructureError, InvalidInput, RolloutFailed, SandboxNotUp
 from sandbox.faults import active_faults, heal, inject
 from sandbox._kube.backend import KubeSandbox
-from sandbox._kube.api import KubeApiError
+from sandbox.errors import KubeApiError
 from sandbox.settings import RolloutSettings, Settings
 
 NS = "labkit-t1"
@@ -518,7 +518,7 @@ async def test_a_conflict_is_retried_once_then_reported(make_sb, kmock, fake):
     (kmock ** 6)["patch", R["deployments"]] << conflict
     with pytest.raises(KubeApiError, match="the object has been modified") as info:
         await run(sb.deploy, top_k=5)
-    assert info.value.status == 409 and info.value.temporary and "run the command again" in str(info.value)
+    assert info.value.code == 409 and info.value.temporary and "run the command again" in str(info.value)
     assert len(requests(kmock, "PATCH", "deployments")) == 4
 
 

@@ -108,7 +108,7 @@ def test_foreign_untouched_notices_a_stopped_unlabelled_container(sandbox_factor
         image, ["python", "-c", "import time; time.sleep(300)"], detach=True, name=f"not-labkit-{sb.id}",
         labels={"app.kubernetes.io/managed-by": "another-team"})
     try:
-        baseline = graders.foreign_snapshot(docker_client)
+        baseline = graders.foreign_snapshot(sb)
         assert foreign.id in baseline["containers"]
         names = {c["name"] for c in baseline["containers"].values()}
         assert f"labkit-{sb.id}-gateway" not in names  # the kit's own objects are not foreign

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from labkit.cli.main import app
+from sandbox.faults import active_faults
 
 pytestmark = pytest.mark.docker
 
@@ -29,7 +30,7 @@ def test_game_day_clock_through_the_cli(sandbox, tmp_path):
     base = ("--trainee", "alice", "--incident", "w08-config-drift")
     out = labkit("gameday", "start", "config-drift", "--trainee", "alice", "--week", "8")
     assert "w08-config-drift: config-drift injected" in out and "timebox 45 min" in out
-    assert "config-drift" in sandbox.state()["faults"]  # the fault is live, not only logged
+    assert "config-drift" in active_faults(sandbox)  # the fault is live, not only logged
     assert "already started" in labkit("gameday", "start", "config-drift", "--trainee", "alice", "--week", "8",
                                        code=2)
 

@@ -49,7 +49,7 @@ def test_nothing_deployed_is_a_clear_error(sandbox_factory):
     st = sb.status()
     assert st.up and st.serving_revision is None and st.rollout == "none"
     with pytest.raises(NoRevisionDeployed, match="no revision deployed"):
-        sb._current()
+        sb.current()
 
 
 def test_deploy_search_version_metrics_logs(sandbox):

@@ -43,7 +43,7 @@ def test_nothing_deployed_is_a_clear_error(kube_sb):
     assert st.up and st.serving_revision is None and st.rollout == "none"
     assert kube_sb.history() == []
     with pytest.raises(NoRevisionDeployed, match="no revision deployed"):
-        kube_sb._current()
+        kube_sb.current()
 
 
 def test_indexes_snapshots_and_build_index(kube_sb):
