@@ -14,8 +14,8 @@ nbgrader's own process.
 
 from __future__ import annotations
 
-from .checks import CHECKS, CheckSpec, check, expect, register
+from .checks import CHECKS, check, expect, register
 from .datachecks import foreign_snapshot
 from .result import CheckResult
 
-__all__ = ["check", "expect", "CheckResult", "CHECKS", "CheckSpec", "register", "foreign_snapshot"]
+__all__ = ["check", "expect", "CheckResult", "CHECKS", "register", "foreign_snapshot"]

@@ -1,82 +1,43 @@
 """The registry of checks of live state, ``check()`` and ``expect()``.
 
-A check reads only the live sandbox: its containers and labels, the service's endpoints and
-metrics, the revision history, and the eval set run against the service through its front
-door. It never reads notebook variables. Every check returns a ``CheckResult`` worth one
-point; ``check(..., points=N)`` rescales it. Errors that mean "the trainee's sandbox is not
-in that state" (not up, nothing deployed, service not answering) become failed results with
-a hint; errors of the grader's own machinery (Docker daemon down, a misconfigured check)
-propagate, so a grading run never silently scores them as the trainee's fault.
+A check is an observation (``sandbox.observe``) plus points: the observers the fault catalog's
+probes use (``ready``, ``recall_at_least``, ``p95_within_slo``, ``lineage_traceable`` ...) and the
+graders' own, registered here. A check reads only the live sandbox: the engine, the service's
+endpoints and metrics, the revision history, the eval set run through the front door. It never
+reads notebook variables. ``check(..., points=N)`` scores it. The trainee's state being wrong
+(not up, nothing deployed, service not answering: a ``StateError``) is a failed check with a hint;
+errors of the grader's own machinery (``InfrastructureError``, a misconfigured check) propagate,
+so a grading run never scores them as the trainee's fault.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sandbox import connect
-from sandbox.errors import CheckFailed, InvalidInput, NoRevisionDeployed, StateError, UnknownChoice
-from sandbox.client import ServiceClient, load_queries
-from sandbox.load import send_searches
+from sandbox.client import load_queries
+from sandbox.errors import CheckFailed, NoRevisionDeployed
+from sandbox.faults import probes as _shared  # noqa: F401 - registers the observers checks share
+from sandbox.observe import OBSERVERS, DefinitionInvalid, Observation, broken, holds, observe, observer
 
 from . import runbook as _runbook
 from .load import drift_scores
-from .result import CheckResult, failed, passed
+from .result import CheckResult
 
-
-CheckFn = Callable[..., CheckResult]
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """One registered check."""
-
-    name: str
-    fn: CheckFn
-    needs_sandbox: bool = True
-
-    @property
-    def doc(self) -> str:
-        return inspect.getdoc(self.fn) or ""
-
-
-CHECKS: dict[str, CheckSpec] = {}
-
-
-def register(name: str, *, needs_sandbox: bool = True) -> Callable[[CheckFn], CheckFn]:
-    """Register ``fn(sb, **args) -> CheckResult`` under ``name`` (a decorator)."""
-
-    def decorate(fn: CheckFn) -> CheckFn:
-        CHECKS[name] = CheckSpec(name, fn, needs_sandbox)
-        return fn
-
-    return decorate
-
-
-def _default_sandbox() -> Any:
-    return connect(up=False)
+CHECKS = OBSERVERS
+"""Every check: the observers fault probes use (``sandbox.faults.probes``) and the graders' own."""
+register = observer
 
 
 def check(name: str, sb: Any = None, *, points: float | None = None, **args: Any) -> CheckResult:
     """Run the check ``name`` against ``sb`` (default: ``sandbox.connect(up=False)``)."""
-    spec = CHECKS.get(name)
-    if spec is None:
-        raise UnknownChoice("check", name, sorted(CHECKS))
-    try:
-        inspect.signature(spec.fn).bind(sb, **args)
-    except TypeError as e:
-        valid = [p for p in inspect.signature(spec.fn).parameters if p != "sb"]
-        raise InvalidInput(f"check {name}: {e}; valid arguments: {', '.join(valid) or 'none'}") from e
-    if sb is None and spec.needs_sandbox:
-        sb = _default_sandbox()
-    try:
-        result = spec.fn(sb, **args)
-    except StateError as e:  # the trainee's sandbox, not the grader: the check fails
-        result = failed(name, e.message, "a running sandbox with a serving revision",
-                        e.fix or "run `labkit sandbox status` and look at the serving revision")
-    return result.scaled(float(points)) if points is not None else result
+    entry = OBSERVERS.get(name)
+    problems = OBSERVERS.problems(name, args)
+    if problems:
+        raise DefinitionInvalid(f"check {name}", problems)
+    if sb is None and entry.needs_sandbox:
+        sb = connect(up=False)
+    return CheckResult.from_observation(observe(name, sb, **args), 1.0 if points is None else float(points))
 
 
 def expect(name: str, sb: Any = None, **args: Any) -> CheckResult:
@@ -88,18 +49,6 @@ def expect(name: str, sb: Any = None, **args: Any) -> CheckResult:
 
 
 # --- readiness and rollouts ------------------------------------------------------------------
-
-
-@register("ready")
-def ready(sb: Any) -> CheckResult:
-    """The front door answers ``/readyz`` with 200."""
-    r = sb.readiness()
-    if r.ready:
-        return passed("ready", "/readyz 200", "/readyz 200")
-    seen = f"/readyz {r.status_code or 'no answer'} {r.reason}: {r.detail}".strip(": ")
-    return failed("ready", seen, "/readyz 200",
-                  "run sb.status(); if the last rollout failed, sb.rollback(); if the index is"
-                  " missing, deploy one that sb.indexes() lists")
 
 
 def _replicas(status: Any) -> int:
@@ -154,7 +103,7 @@ def _rollback_hint(sb: Any, wants: dict[str, Any]) -> str:
 
 @register("serving")
 def serving(sb: Any, model: str | None = None, index: str | None = None, image: str | None = None,
-            replicas: int | None = None, corpus: str | None = None) -> CheckResult:
+            replicas: int | None = None, corpus: str | None = None) -> Observation:
     """The serving revision runs this model / index / image / replica count / corpus snapshot.
 
     ``model``, ``index`` and ``corpus`` come from the live ``/version``; ``index`` may name the
@@ -168,33 +117,33 @@ def serving(sb: Any, model: str | None = None, index: str | None = None, image: 
     observed = _describe(live, shown)
     expected = " / ".join(f"{k} {v}" for k, v in wants.items()) or "any serving revision"
     if all(_matches(k, live, v) for k, v in wants.items()):
-        return passed("serving", observed, expected, **live)
-    return failed("serving", observed, expected, _rollback_hint(sb, wants), **live)
+        return holds("serving", observed, expected, **live)
+    return broken("serving", observed, expected, _rollback_hint(sb, wants), **live)
 
 
 @register("rolled_back")
-def rolled_back(sb: Any, to_revision: int | None = None) -> CheckResult:
+def rolled_back(sb: Any, to_revision: int | None = None) -> Observation:
     """The serving revision is a rollback (``rollback_of`` set), to ``to_revision`` if given."""
     expected = f"a rollback to revision {to_revision}" if to_revision else "a rollback"
     hist = sb.history()
     serving = [r for r in hist if r.state == "serving"]
     if not serving:
-        return failed("rolled_back", "nothing serving", expected, "deploy, then sb.rollback()")
+        return broken("rolled_back", "nothing serving", expected, "deploy, then sb.rollback()")
     rev = serving[-1]
     observed = f"serving revision {rev.number} ({rev.change_cause or 'no change cause'})"
     if rev.rollback_of is None:
-        return failed("rolled_back", observed + ", not a rollback", expected,
+        return broken("rolled_back", observed + ", not a rollback", expected,
                       f"roll back with sb.rollback({f'to_revision={to_revision}' if to_revision else ''})"
                       " (kubectl rollout undo); sb.history() lists the revisions")
     if to_revision is not None and rev.rollback_of != to_revision:
-        return failed("rolled_back", observed, expected,
+        return broken("rolled_back", observed, expected,
                       f"this rolled back to revision {rev.rollback_of}; run"
                       f" sb.rollback(to_revision={to_revision})")
-    return passed("rolled_back", observed, expected, revision=rev.number, rollback_of=rev.rollback_of)
+    return holds("rolled_back", observed, expected, revision=rev.number, rollback_of=rev.rollback_of)
 
 
 @register("failed_rollout_held")
-def failed_rollout_held(sb: Any, image: str | None = None) -> CheckResult:
+def failed_rollout_held(sb: Any, image: str | None = None) -> Observation:
     """A rollout (of ``image``) failed, never got ready, and another revision serves, ready."""
     expected = f"a failed rollout of {image or 'a bad revision'} while another revision serves"
     hist = sb.history()
@@ -203,106 +152,28 @@ def failed_rollout_held(sb: Any, image: str | None = None) -> CheckResult:
     serving = [r for r in hist if r.state == "serving"]
     if not bad:
         rc = image or sb.settings.images.defect
-        return failed("failed_rollout_held", f"no failed revision of {image or 'any image'} in history",
+        return broken("failed_rollout_held", f"no failed revision of {image or 'any image'} in history",
                       expected, f"deploy the release candidate: sb.deploy(image={rc!r}); the"
                       " rollout must fail while the old revision keeps serving")
     last = bad[-1]
     observed = f"revision {last.number} failed ({last.reason[:120]})"
     if any(r.ready_at is not None for r in bad):
-        return failed("failed_rollout_held", observed + " but was ready once", expected,
+        return broken("failed_rollout_held", observed + " but was ready once", expected,
                       "a revision that got ready is not a held rollout; see sb.history()")
     if not serving:
-        return failed("failed_rollout_held", observed + "; nothing serves", expected,
+        return broken("failed_rollout_held", observed + "; nothing serves", expected,
                       "bring a good revision back: sb.rollback(to_revision=N) with N from sb.history()")
     r = sb.readiness()
     observed += f"; revision {serving[-1].number} serves"
     if not r.ready:
-        return failed("failed_rollout_held", observed + f" but /readyz says {r.reason}", expected,
+        return broken("failed_rollout_held", observed + f" but /readyz says {r.reason}", expected,
                       "run sb.status() and sb.logs() to see why the serving revision is not ready")
-    return passed("failed_rollout_held", observed, expected, failed_revision=last.number,
+    return holds("failed_rollout_held", observed, expected, failed_revision=last.number,
                   serving_revision=serving[-1].number)
 
 
-@register("rollout_complete")
-def rollout_complete(sb: Any) -> CheckResult:
-    """The latest rollout completed and the service is ready (``kubectl rollout status``)."""
-    st = sb.status()
-    observed = f"rollout {st.rollout}, ready={st.ready}" + (f" ({st.reason})" if st.reason else "")
-    if st.rollout == "complete" and st.ready:
-        return passed("rollout_complete", observed, "rollout complete and ready")
-    hint = {
-        "progressing": "wait for it: sb.wait_for_rollout()",
-        "failed": "undo the stuck rollout with sb.rollback(), or fix the spec and deploy again",
-        "none": "deploy a revision: sb.deploy(model='v1')",
-    }.get(st.rollout, "run sb.status() and sb.logs()")
-    return failed("rollout_complete", observed, "rollout complete and ready", hint)
-
-
-# --- quality and performance ------------------------------------------------------------------
-
-
-def _not_ready(name: str, sb: Any, expected: str) -> CheckResult | None:
-    """Fail fast (instead of timing out on every request) when the front door is not ready."""
-    r = sb.readiness()
-    if r.ready:
-        return None
-    return failed(name, f"the service is not ready: {r.reason or r.status_code} {r.detail}".strip(),
-                  expected, "make a revision serve first: sb.status() shows what serves and why not")
-
-
-@register("recall_at_least")
-def recall_at_least(sb: Any, k: int = 5, threshold: float = 0.85) -> CheckResult:
-    """recall@k of the live service on the eval set is at least ``threshold``.
-
-    Partial credit below the threshold: ``(recall - threshold/2) / (threshold/2)``, so half
-    the threshold or less earns nothing.
-    """
-    expected = f"recall@{k} >= {threshold:.2f}"
-    not_ready = _not_ready("recall_at_least", sb, expected)
-    if not_ready is not None:
-        return not_ready
-    report = ServiceClient(sb.endpoint).evaluate(k)
-    served = ", ".join(f"{key}: {n}" for key, n in sorted(report.served_by.items()))
-    observed = report.summary() + (f"; served by {served}" if served else "")
-    details = {"recall": report.recall, "hits": report.hits, "total": report.total,
-               "errors": report.errors}
-    if report.recall >= threshold:
-        return passed("recall_at_least", observed, expected, **details)
-    share = (report.recall - threshold / 2) / (threshold / 2)
-    missed = "; ".join(f"'{m['query'][:50]}'" for m in report.misses[:2])
-    hint = ("the service answered errors: check sb.readiness() and sb.logs(); " if report.errors else "")
-    hint += ("compare the served index with sb.indexes() and deploy the newest snapshot, e.g."
-             f" sb.deploy(index='2026-11-01'); missed e.g. {missed}")
-    return failed("recall_at_least", observed, expected, hint, share, **details)
-
-
-@register("p95_within_slo")
-def p95_within_slo(sb: Any, slo_ms: float = 300, requests: int = 200, concurrency: int = 4,
-                   max_error_rate: float = 0.01) -> CheckResult:
-    """p95 latency of searches the grader sends itself is within ``slo_ms``, with few errors."""
-    expected = f"p95 <= {slo_ms:g} ms and errors <= {max_error_rate:.0%}"
-    not_ready = _not_ready("p95_within_slo", sb, expected)
-    if not_ready is not None:
-        return not_ready
-    endpoint = sb.endpoint
-    send_searches(endpoint, load_queries("baseline"), 5, 1)  # warm-up, not measured
-    report = send_searches(endpoint, load_queries("baseline"), requests, concurrency)
-    spec = sb.status().spec
-    where = f" ({spec.replicas} replica(s), cpus={spec.config.get('cpus', 'unlimited')})" if spec else ""
-    observed = report.summary() + where
-    if report.p95_ms <= slo_ms and report.error_rate <= max_error_rate:
-        return passed("p95_within_slo", observed, expected, **report.to_dict())
-    if report.error_rate > max_error_rate:
-        hint = (f"{report.errors} requests failed ({', '.join(report.error_samples)}): check"
-                " sb.readiness(), sb.logs() and modelapi_requests_total in sb.metrics()")
-    else:
-        hint = ("latency is above the SLO: look at modelapi_request_latency_seconds in sb.metrics(),"
-                " lift a tight CPU limit (sb.deploy(cpus='1')) or add replicas (sb.deploy(replicas=2))")
-    return failed("p95_within_slo", observed, expected, hint, **report.to_dict())
-
-
 @register("drift_alert_tuned")
-def drift_alert_tuned(sb: Any) -> CheckResult:
+def drift_alert_tuned(sb: Any) -> Observation:
     """The trainee's ``query-drift`` rule stays quiet on baseline traffic and fires on drift.
 
     Reads ``sb.state()["alerts"]["query-drift"] = {"threshold": float, "min_queries": int}``,
@@ -318,14 +189,14 @@ def drift_alert_tuned(sb: Any) -> CheckResult:
     try:
         threshold, min_queries = float(rule["threshold"]), int(rule["min_queries"])
     except (TypeError, KeyError, ValueError):
-        return failed("drift_alert_tuned", f"alert rule query-drift = {rule!r}", expected, how)
+        return broken("drift_alert_tuned", f"alert rule query-drift = {rule!r}", expected, how)
     endpoints, rounds = _replica_endpoints(sb)
     base = drift_scores(endpoints, load_queries("baseline"), rounds=rounds)
     b_hi = max(s for s, _ in base)
     details: dict[str, Any] = {"threshold": threshold, "min_queries": min_queries, "baseline": b_hi}
     head = f"threshold {threshold:g}, min_queries {min_queries}: baseline score {b_hi:.3f}"
     if b_hi >= threshold:  # noisy: no need to drift the traffic (the window holds baseline)
-        return failed("drift_alert_tuned", head + " (fires)", expected,
+        return broken("drift_alert_tuned", head + " (fires)", expected,
                       f"the rule fires on normal traffic: raise the threshold above {b_hi:.3f}; {how}",
                       **details)
     drifted = drift_scores(endpoints, load_queries("drifted"), rounds=rounds)
@@ -335,12 +206,12 @@ def drift_alert_tuned(sb: Any) -> CheckResult:
     fires = all(s > threshold and n >= min_queries for s, n in drifted)
     observed = head + f" (quiet), drifted score {d_lo:.3f} ({'fires' if fires else 'quiet'})"
     if fires:
-        return passed("drift_alert_tuned", observed, expected, **details)
+        return holds("drift_alert_tuned", observed, expected, **details)
     if min_queries > n_max:
         hint = f"min_queries {min_queries} is never reached (the window holds {n_max} queries)"
     else:
         hint = f"the rule never fires on drift: set the threshold below {d_lo:.3f}"
-    return failed("drift_alert_tuned", observed, expected,
+    return broken("drift_alert_tuned", observed, expected,
                   f"{hint} (between {b_hi:.3f} and {d_lo:.3f} separates them); {how}", **details)
 
 
@@ -365,7 +236,7 @@ def _replica_endpoints(sb: Any) -> tuple[list[str], int]:
 
 
 @register("runbook_sections", needs_sandbox=False)
-def runbook_sections(sb: Any, text: str = "") -> CheckResult:
+def runbook_sections(sb: Any, text: str = "") -> Observation:
     """A markdown runbook has the six headed sections and evidence for each step.
 
     Partial credit: the share of sections present (the steps section counts by the share
@@ -378,8 +249,8 @@ def runbook_sections(sb: Any, text: str = "") -> CheckResult:
     details = {"present": book.present(), "missing": book.missing(),
                "steps": len(book.steps), "steps_without_evidence": len(book.steps_without_evidence())}
     if share >= 1.0:
-        return passed("runbook_sections", observed, expected, **details)
-    return failed("runbook_sections", observed, expected, hint, share, **details)
+        return holds("runbook_sections", observed, expected, **details)
+    return broken("runbook_sections", observed, expected, hint, share, **details)
 
 
 __all__ = ["CHECKS", "CheckSpec", "check", "expect", "register"]

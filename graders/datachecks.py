@@ -1,57 +1,46 @@
 """Checks of faults, data and foreign objects (registered into ``graders.checks.CHECKS``).
 
 * ``fault_healed`` asks the fault catalog's steady-state probes (``sandbox.faults``);
-* ``poison_quarantined`` and ``lineage_traceable`` run the model API's own data jobs in the
-  sandbox (``sb.run_job``) and search through the front door;
-* ``foreign_untouched`` compares the Docker engine's unlabelled objects with a baseline taken
-  by ``foreign_snapshot`` before the trainee's work ran.
+* ``poison_quarantined`` runs the model API's own data jobs in the sandbox (``sb.run_job``) and
+  searches through the front door (``lineage_traceable`` is a shared observer of
+  ``sandbox.faults.probes``);
+* ``foreign_untouched`` compares the objects in the sandbox's reach that the kit did not make
+  (``Sandbox.foreign_objects``) with a baseline taken before the trainee's work ran.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sandbox.client import ServiceClient, load_eval_set, load_queries
 from sandbox.errors import InvalidInput
 from sandbox.faults import probe_steady_state
+from sandbox.faults.probes import json_job
+from sandbox.observe import Observation, broken, holds
 
 from .checks import register
-from .result import CheckResult, failed, passed
 
 POISONED_SNAPSHOT = "2026-11-15-poisoned"
 
 
 @register("fault_healed")
-def fault_healed(sb: Any, fault: str) -> CheckResult:
+def fault_healed(sb: Any, fault: str) -> Observation:
     """Every steady-state probe of ``fault`` (from the fault catalog) passes."""
     probes = list(probe_steady_state(sb, fault))
     bad = [p for p in probes if not p.ok]
     expected = f"all {len(probes)} steady-state probes of {fault} pass"
     details = {"probes": [{"name": p.name, "ok": p.ok, "observed": p.observed} for p in probes]}
     if not bad:
-        return passed("fault_healed", f"{len(probes)}/{len(probes)} probes pass", expected, **details)
+        return holds("fault_healed", f"{len(probes)}/{len(probes)} probes pass", expected, **details)
     observed = "; ".join(f"{p.name}: {p.observed} (want {p.expected})" for p in bad)
-    hint = "; ".join(dict.fromkeys(p.hint for p in bad if p.hint)) or f"see `labkit fault show {fault}`"
-    return failed("fault_healed", observed, expected, hint, **details)
+    hint = "; ".join(dict.fromkeys(p.hint for p in bad if p.hint)) or f"see `labkit fault describe {fault}`"
+    return broken("fault_healed", observed, expected, hint, **details)
 
 
 def _probe_queries(limit: int) -> list[str]:
     """Common on-call questions: the eval set's queries, then the baseline traffic."""
     seen = dict.fromkeys([i.query for i in load_eval_set()] + load_queries("baseline"))
     return list(seen)[:limit]
-
-
-def _json_job(sb: Any, cmd: list[str], what: str) -> tuple[Any, str]:
-    """(parsed stdout, "") of a ``python -m modelapi`` job, or (None, why it failed)."""
-    try:
-        out = sb.run_job(["python", "-m", "modelapi", *cmd], what)
-    except InvalidInput as e:
-        return None, e.message
-    try:
-        return json.loads(out), ""
-    except ValueError:
-        return None, f"{what} printed no JSON: {out.strip()[-120:]!r}"
 
 
 def _poison_served(sb: Any, doc_id: str, probes: int) -> tuple[bool, str]:
@@ -65,7 +54,7 @@ def _poison_served(sb: Any, doc_id: str, probes: int) -> tuple[bool, str]:
 
 
 def _quarantine_recorded(sb: Any, doc_id: str) -> tuple[bool, str]:
-    records, why = _json_job(sb, ["quarantine-list", "--json"], "quarantine-list")
+    records, why = json_job(sb, ["quarantine-list", "--json"], "quarantine-list")
     if records is None:
         return False, f"quarantine list unreadable: {why}"
     ids = [r.get("doc_id") for r in records if isinstance(r, dict)]
@@ -76,11 +65,11 @@ def _quarantine_recorded(sb: Any, doc_id: str) -> tuple[bool, str]:
 
 def _clean_copy_passes(sb: Any, doc_id: str) -> tuple[bool, str]:
     """The clean snapshot the quarantine wrote (without ``doc_id``) passes the gate."""
-    records, why = _json_job(sb, ["quarantine-list", "--json"], "quarantine-list")
+    records, why = json_job(sb, ["quarantine-list", "--json"], "quarantine-list")
     clean = [r.get("clean_snapshot") for r in records or [] if isinstance(r, dict) and r.get("doc_id") == doc_id]
     if not clean:
         return False, f"no clean snapshot recorded for {doc_id}" + (f" ({why})" if why else "")
-    verdict, why = _json_job(sb, ["validate-corpus", str(clean[-1]), "--json"], "validate-corpus")
+    verdict, why = json_job(sb, ["validate-corpus", str(clean[-1]), "--json"], "validate-corpus")
     if verdict is None:
         return False, f"validate-corpus {clean[-1]} failed: {why}"
     if verdict.get("ok"):
@@ -90,7 +79,7 @@ def _clean_copy_passes(sb: Any, doc_id: str) -> tuple[bool, str]:
 
 @register("poison_quarantined")
 def poison_quarantined(sb: Any, doc_id: str = "rb-9001", snapshot: str = POISONED_SNAPSHOT,
-                       probes: int = 60) -> CheckResult:
+                       probes: int = 60) -> Observation:
     """The poisoned document is never served, is quarantined, and the clean copy passes the gate.
 
     Partial credit: a third for each of the three.
@@ -101,7 +90,7 @@ def poison_quarantined(sb: Any, doc_id: str = "rb-9001", snapshot: str = POISONE
     expected = f"{doc_id} never served, quarantined, and the clean copy of {snapshot} passes validate-corpus"
     ok = [good for good, _ in parts]
     if all(ok):
-        return passed("poison_quarantined", observed, expected)
+        return holds("poison_quarantined", observed, expected)
     hints = [
         "rebuild the index from a clean snapshot and deploy it (sb.build_index(...), sb.deploy(index=...))",
         f"quarantine it: sb.run_job(['python', '-m', 'modelapi', 'quarantine', '--snapshot',"
@@ -110,29 +99,8 @@ def poison_quarantined(sb: Any, doc_id: str = "rb-9001", snapshot: str = POISONE
         f" {snapshot}-q --json` must print ok: true (quarantine every flagged document)",
     ]
     hint = "; ".join(h for h, good in zip(hints, ok, strict=True) if not good)
-    return failed("poison_quarantined", observed, expected, hint, sum(ok) / len(ok),
+    return broken("poison_quarantined", observed, expected, hint, sum(ok) / len(ok),
                   served=ok[0], quarantined=ok[1], clean_copy_passes=ok[2])
-
-
-@register("lineage_traceable")
-def lineage_traceable(sb: Any) -> CheckResult:
-    """The serving index traces back to its corpus snapshot (``modelapi lineage``)."""
-    index = sb.version().get("index")
-    expected = "the serving index is traceable to its corpus snapshot"
-    if not index:
-        return failed("lineage_traceable", "no index served", expected, "deploy an index first")
-    verdict, why = _json_job(sb, ["lineage", "--index", index, "--json"], "lineage")
-    if verdict is None:
-        return failed("lineage_traceable", f"lineage of {index}: {why}", expected,
-                      f"run `python -m modelapi lineage --index {index}` in the sandbox and read its error")
-    reason = str(verdict.get("reason", ""))
-    observed = f"index {index}: traceable={bool(verdict.get('traceable'))}"
-    observed += f" ({reason})" if reason else ""
-    if verdict.get("traceable"):
-        return passed("lineage_traceable", observed, expected, index=index)
-    return failed("lineage_traceable", observed, expected,
-                  f"{reason or 'lineage is broken'}: rebuild the index from a snapshot with"
-                  " sb.build_index(model, snapshot) and deploy it", index=index)
 
 
 # --- foreign objects ---------------------------------------------------------------------------
@@ -162,7 +130,7 @@ def foreign_changes(baseline: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 @register("foreign_untouched")
-def foreign_untouched(sb: Any, baseline: dict[str, Any] | None = None) -> CheckResult:
+def foreign_untouched(sb: Any, baseline: dict[str, Any] | None = None) -> Observation:
     """No container, network or volume the kit did not make was removed, stopped or restarted."""
     if baseline is None:
         raise InvalidInput("foreign_untouched needs baseline=graders.foreign_snapshot(sb) taken"
@@ -171,8 +139,8 @@ def foreign_untouched(sb: Any, baseline: dict[str, Any] | None = None) -> CheckR
     changes = foreign_changes(baseline, foreign_snapshot(sb))
     total = sum(len(objs or {}) for objs in baseline.values())
     if not changes:
-        return passed("foreign_untouched", f"{total} foreign objects untouched", expected)
-    return failed("foreign_untouched", "; ".join(changes[:5]), expected,
+        return holds("foreign_untouched", f"{total} foreign objects untouched", expected)
+    return broken("foreign_untouched", "; ".join(changes[:5]), expected,
                   "never remove, stop or restart what the kit did not label: clean up with"
                   " `labkit sandbox down` (selects by label) instead of docker rm/prune",
                   changes=changes)

@@ -29,7 +29,6 @@ gradebook's automatic comment the instructor sees in formgrader.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,8 @@ from nbgrader.utils import determine_grade, is_grade, is_solution
 from traitlets import Bool, Unicode
 
 from sandbox import make_sandbox
-from sandbox.errors import InvalidInput, LabkitError
+from sandbox.errors import LabkitError
+from sandbox.observe import DefinitionInvalid, Problem
 from sandbox.settings import Settings
 
 from .changes import CHANGES_FILE, record_for
@@ -76,27 +76,21 @@ def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: Arguments the grader supplies itself, never the declaration.
+SUPPLIED = ("baseline", "text")
+
+
 def declaration_problems(declared: dict[str, dict[str, Any]],
-                         capabilities: set[str] | None = None) -> list[str]:
+                         capabilities: set[str] | None = None) -> list[Problem]:
     """Every problem of a source notebook's declarations, checked before anything runs."""
     problems = []
     for grade_id, decl in declared.items():
-        spec = CHECKS.get(decl["check"])
-        if spec is None:
-            problems.append(f"{grade_id}: unknown check {decl['check']!r}; valid: {', '.join(sorted(CHECKS))}")
-            continue
-        args = {k: v for k, v in dict(decl.get("args") or {}).items() if k != "points"}
-        if decl["check"] == "foreign_untouched":
-            args.setdefault("baseline", {})
-        if decl["check"] == "runbook_sections":
-            args.setdefault("text", "")
-        try:
-            inspect.signature(spec.fn).bind(None, **args)
-        except TypeError as e:
-            problems.append(f"{grade_id}: check {decl['check']}: {e}")
+        path = f"cell {grade_id}.labkit"
+        problems += CHECKS.problems(decl["check"], decl.get("args") or {}, f"{path}.check", bound=SUPPLIED)
         cap = decl.get("capability")
         if capabilities is not None and cap and cap not in capabilities:
-            problems.append(f"{grade_id}: unknown capability {cap!r}; valid: {', '.join(sorted(capabilities))}")
+            problems.append(Problem(f"{path}.capability",
+                                    f"unknown capability {cap!r}; valid: {', '.join(sorted(capabilities))}"))
     return problems
 
 
@@ -167,11 +161,10 @@ class LiveStateGrader(NbGraderPreprocessor):
         declared = declared_checks(source)
         problems = declaration_problems(declared)
         if problems:
-            raise InvalidInput(f"{source} declares checks that cannot run:\n  " + "\n  ".join(problems))
+            raise DefinitionInvalid(f"the checks {source} declares", problems)
         state = resources.setdefault(RESOURCE_KEY, {})
         records = state.setdefault("live_checks", [])
-        sb = self._sandbox() if any(CHECKS[d["check"]].needs_sandbox for d in declared.values()
-                                    if d["check"] in CHECKS) else None
+        sb = self._sandbox() if any(CHECKS.get(d["check"]).needs_sandbox for d in declared.values()) else None
         for cell in nb.cells:
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if not is_grade(cell) or grade_id not in declared:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sandbox.observe import Observation
+
 PASS_MARK = "✓"
 FAIL_MARK = "✗"
 PARTIAL_MARK = "◐"
@@ -79,6 +81,19 @@ class CheckResult:
         known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
         return cls(**known)
 
+    @classmethod
+    def from_observation(cls, obs: Observation, max_points: float = 1.0) -> CheckResult:
+        """An observation scored: full points when it passed, its share of them otherwise."""
+        points = max_points if obs.passed else round(obs.share * max_points, 4)
+        return cls(obs.name, obs.passed, points, max_points, obs.observed, obs.expected, obs.hint,
+                   dict(obs.data))
+
+    def without_hint(self) -> CheckResult:
+        """The same verdict with the hint removed: what a grade may show (the fix stays in the
+        kernel's self-check)."""
+        return CheckResult(self.name, self.passed, self.points, self.max_points, self.observed,
+                           self.expected, "", dict(self.details))
+
     def scaled(self, max_points: float) -> CheckResult:
         """The same verdict worth ``max_points`` (points scaled proportionally)."""
         share = self.points / self.max_points if self.max_points else float(self.passed)
@@ -89,17 +104,3 @@ class CheckResult:
 
 def _fmt_points(value: float) -> str:
     return f"{round(value, 2):g}"
-
-
-def passed(name: str, observed: str, expected: str = "", **details: Any) -> CheckResult:
-    """A passing result worth one point (``check()`` rescales it)."""
-    return CheckResult(name, True, 1.0, 1.0, observed, expected, "", details)
-
-
-def failed(name: str, observed: str, expected: str, hint: str, share: float = 0.0,
-           **details: Any) -> CheckResult:
-    """A failing result worth one point; ``share`` in [0, 1) is the partial credit earned."""
-    share = min(max(share, 0.0), 1.0)
-    if share >= 1.0:
-        share = 0.99
-    return CheckResult(name, False, share, 1.0, observed, expected, hint, details)

@@ -15,12 +15,12 @@ from dataclasses import asdict
 from typing import Any
 
 from ..api import Sandbox
-from ..errors import LabkitError, NoRevisionDeployed
+from ..errors import InfrastructureError, NoRevisionDeployed
+from ..observe import Observation, broken, observe
 from .actions import ACTIONS, remove_artifacts
 from .catalog import Catalog, CatalogInvalid, Fault, load_catalog
-from .probes import PROBES, Probe
 
-__all__ = ["load_catalog", "inject", "heal", "active_faults", "probe_steady_state", "Fault", "Probe",
+__all__ = ["load_catalog", "inject", "heal", "active_faults", "probe_steady_state", "Fault", "Observation",
            "Catalog", "CatalogInvalid"]
 
 
@@ -38,7 +38,7 @@ def inject(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[s
         "state": "injecting",
     }
     sb._save_fault(fault_id, record)  # recorded first: an interrupted injection can still be healed
-    extra = ACTIONS[fault.inject.name](sb, record, **fault.inject.args)
+    extra = ACTIONS.get(fault.inject.name).fn(sb, record, **fault.inject.args)
     record.update(extra, state="active")
     sb._save_fault(fault_id, record)
     return {"fault": fault_id, "injected": True} | extra
@@ -50,7 +50,7 @@ def heal(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str
     record = sb._fault_records().get(fault_id)
     if record is None:
         return {"fault": fault_id, "healed": False, "reason": "not active"}
-    ACTIONS[fault.heal.name](sb, record, **fault.heal.args)
+    ACTIONS.get(fault.heal.name).fn(sb, record, **fault.heal.args)
     removed = remove_artifacts(sb, record)
     sb._save_fault(fault_id, None)
     return {"fault": fault_id, "healed": True, "removed": removed}
@@ -61,13 +61,13 @@ def active_faults(sb: Sandbox) -> dict[str, dict[str, Any]]:
     return sb._fault_records()
 
 
-def probe_steady_state(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> list[Probe]:
+def probe_steady_state(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> list[Observation]:
     """Run the fault's steady-state hypothesis against the live sandbox."""
     fault = (catalog or load_catalog()).get(fault_id)
     results = []
     for step in fault.steady_state:
         try:
-            results.append(PROBES[step.name](sb, **step.args))
-        except LabkitError as e:
-            results.append(Probe(step.name, False, f"could not probe: {e}", "a working probe", e.fix or ""))
+            results.append(observe(step.name, sb, **step.args))
+        except InfrastructureError as e:
+            results.append(broken(step.name, f"could not probe: {e}", "a working probe", e.fix or ""))
     return results

@@ -13,18 +13,12 @@ from typing import Any
 
 from ..api import DeploySpec, Sandbox
 from ..errors import RolloutFailed
+from ..observe import Registry
 from .probes import send_traffic
 
 Action = Callable[..., dict[str, Any]]
-ACTIONS: dict[str, Action] = {}
-
-
-def action(name: str) -> Callable[[Action], Action]:
-    def register(fn: Action) -> Action:
-        ACTIONS[name] = fn
-        return fn
-
-    return register
+ACTIONS: Registry[Action] = Registry("action")
+action = ACTIONS.register
 
 
 def _modelapi(sb: Sandbox, *args: str) -> dict[str, Any]:

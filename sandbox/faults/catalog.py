@@ -7,7 +7,6 @@ action; valid: ...") before a single container is touched.
 
 from __future__ import annotations
 
-import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +14,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import InvalidInput, UnknownChoice
+from ..errors import UnknownChoice
+from ..observe import OBSERVERS, DefinitionInvalid, Problem, Registry
 from .actions import ACTIONS
-from .probes import PROBES
+from . import probes as _probes  # noqa: F401 - registers the observers the catalog names
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 INCIDENT_CLASSES = ("rollout", "index", "model-version", "provider", "capacity", "drift", "security",
@@ -29,12 +29,11 @@ REQUIRED = ("id", "title", "incident_class", "severity", "breaks", "signals", "i
             "remediation", "steady_state")
 
 
-class CatalogInvalid(InvalidInput):
-    """The catalog has problems; every one is listed."""
+class CatalogInvalid(DefinitionInvalid):
+    """The catalog has problems; every one is listed with its path."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("fault catalog is invalid:\n  - " + "\n  - ".join(problems))
-        self.problems = problems
+    def __init__(self, problems: list[Problem | str]) -> None:
+        super().__init__("fault catalog", problems)
 
 
 @dataclass(frozen=True)
@@ -89,13 +88,12 @@ def load_catalog(path: Path | None = None) -> Catalog:
 
 def parse_catalog(raw: Any) -> Catalog:
     if not isinstance(raw, dict) or not isinstance(raw.get("faults"), list):
-        raise CatalogInvalid(["the file must be a mapping with a list under `faults`"])
-    problems: list[str] = []
+        raise CatalogInvalid([Problem("", "the file must be a mapping with a list under `faults`")])
+    problems: list[Problem] = []
     faults, seen = [], set()
     for i, entry in enumerate(raw["faults"]):
-        where = f"fault #{i + 1}" if not isinstance(entry, dict) else f"fault {entry.get('id', f'#{i + 1}')!r}"
-        errors = _entry_problems(entry, seen, ACTIONS, PROBES)
-        problems += [f"{where}: {e}" for e in errors]
+        errors = _entry_problems(entry, seen, f"faults[{i}]")
+        problems += errors
         if not errors:
             faults.append(_to_fault(entry))
             seen.add(entry["id"])
@@ -104,51 +102,43 @@ def parse_catalog(raw: Any) -> Catalog:
     return Catalog(tuple(faults))
 
 
-def _entry_problems(entry: Any, seen: set[str], actions: dict, probes: dict) -> list[str]:
+def _entry_problems(entry: Any, seen: set[str], path: str) -> list[Problem]:
     if not isinstance(entry, dict):
-        return ["must be a mapping of fields"]
-    problems = [f"missing field `{k}`" for k in REQUIRED if k not in entry]
+        return [Problem(path, "must be a mapping of fields")]
+    path = f"{path} ({entry.get('id')})" if entry.get("id") else path
+    problems = [Problem(path, f"missing field `{k}`") for k in REQUIRED if k not in entry]
     if problems:
         return problems
     if not isinstance(entry["id"], str) or not _ID.match(entry["id"]):
-        problems.append("id must be kebab-case (a-z, 0-9, '-')")
+        problems.append(Problem(f"{path}.id", "must be kebab-case (a-z, 0-9, '-')"))
     elif entry["id"] in seen:
-        problems.append("id is used twice")
+        problems.append(Problem(f"{path}.id", "is used twice"))
     if entry["incident_class"] not in INCIDENT_CLASSES:
-        problems.append(f"incident_class {entry['incident_class']!r} unknown; valid: {', '.join(INCIDENT_CLASSES)}")
+        problems.append(Problem(f"{path}.incident_class", f"{entry['incident_class']!r} unknown; valid: {', '.join(INCIDENT_CLASSES)}"))
     if entry["severity"] not in SEVERITIES:
-        problems.append(f"severity {entry['severity']!r} unknown; valid: {', '.join(SEVERITIES)}")
+        problems.append(Problem(f"{path}.severity", f"{entry['severity']!r} unknown; valid: {', '.join(SEVERITIES)}"))
     signals = entry["signals"]
     if not isinstance(signals, list) or not signals:
-        problems.append("signals must list at least one signal")
+        problems.append(Problem(f"{path}.signals", "must list at least one signal"))
     else:
         for j, s in enumerate(signals):
             if not isinstance(s, dict) or s.get("kind") not in SIGNAL_KINDS or not s.get("what"):
-                problems.append(f"signals[{j}] needs kind (one of {', '.join(SIGNAL_KINDS)}) and what")
+                problems.append(Problem(f"{path}.signals[{j}]", f"needs kind (one of {', '.join(SIGNAL_KINDS)}) and what"))
     for key in ("inject", "heal"):
-        problems += _step_problems(key, entry[key], "action", actions)
+        problems += _step_problems(f"{path}.{key}", entry[key], "action", ACTIONS)
     steady = entry["steady_state"]
     if not isinstance(steady, list) or not steady:
-        problems.append("steady_state must list at least one probe")
+        problems.append(Problem(f"{path}.steady_state", "must list at least one probe"))
     else:
         for j, step in enumerate(steady):
-            problems += _step_problems(f"steady_state[{j}]", step, "probe", probes)
+            problems += _step_problems(f"{path}.steady_state[{j}]", step, "probe", OBSERVERS)
     return problems
 
 
-def _step_problems(where: str, step: Any, key: str, registry: dict) -> list[str]:
+def _step_problems(path: str, step: Any, key: str, registry: Registry) -> list[Problem]:
     if not isinstance(step, dict) or key not in step:
-        return [f"{where} needs a `{key}`"]
-    name, args = step[key], step.get("args", {}) or {}
-    if name not in registry:
-        return [f"{where}.{key} {name!r} is not a known {key}; valid: {', '.join(sorted(registry))}"]
-    if not isinstance(args, dict):
-        return [f"{where}.args must be a mapping"]
-    try:
-        inspect.signature(registry[name]).bind(None, **args)
-    except TypeError as e:
-        return [f"{where}: arguments {sorted(args)} do not fit {key} {name!r} ({e})"]
-    return []
+        return [Problem(path, f"needs a `{key}`")]
+    return registry.problems(step[key], step.get("args", {}), f"{path}.{key}")
 
 
 def _to_fault(entry: dict[str, Any]) -> Fault:

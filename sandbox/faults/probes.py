@@ -1,152 +1,250 @@
-"""Steady-state probes: small, read-only questions about the live sandbox.
+"""The observers of live state that fault probes and grader checks share.
 
-A probe returns ``Probe(name, ok, observed, expected, hint)``. Probes read only live state:
-the service's endpoints and metrics through the front door, the revision history, and the
-data volume through one-off jobs. The fault catalog names them in each entry's
-``steady_state``; the graders' ``fault_healed`` check runs them.
+Each is registered in ``sandbox.observe.OBSERVERS`` and returns an ``Observation``. The fault
+catalog's steady-state hypotheses name them; ``graders`` turns them into scored checks and adds
+its own. They read only live state: the service's endpoints through the front door (and each
+replica directly where a check needs it), the rollout history, the data volume through one-off
+jobs. Latency verdicts are calibrated against this machine's speed measured in the same run
+(``sandbox.calibrate``). Also here: the bounded load helpers labs and faults use.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ..api import Sandbox
-from ..client import load_queries
-from ..errors import LabkitError, ServiceError
-from ..load import send_searches
+from ..calibrate import slowdown
+from ..client import ServiceClient, load_queries
+from ..errors import InvalidInput, ServiceError
+from ..load import LoadReport, send_searches
+from ..observe import Observation, broken, holds, observer
+from ..spec import newest_dated
 
 
-@dataclass(frozen=True)
-class Probe:
-    """One answer of the steady-state hypothesis."""
-
-    name: str
-    ok: bool
-    observed: str
-    expected: str
-    hint: str = ""
+def _not_ready(name: str, sb: Sandbox, expected: str) -> Observation | None:
+    """Fail fast (instead of timing out on every request) when the front door is not ready."""
+    r = sb.readiness()
+    if r.ready:
+        return None
+    return broken(name, f"the service is not ready: {r.reason or r.status_code} {r.detail}".strip(),
+                  expected, "make a revision serve first: sb.status() shows what serves and why not")
 
 
-ProbeFn = Callable[..., Probe]
-PROBES: dict[str, ProbeFn] = {}
+@observer("ready")
+def ready(sb: Sandbox) -> Observation:
+    """The front door answers ``/readyz`` with 200."""
+    r = sb.readiness()
+    if r.ready:
+        return holds("ready", "/readyz 200", "/readyz 200")
+    seen = f"/readyz {r.status_code or 'no answer'} {r.reason}: {r.detail}".strip(": ")
+    return broken("ready", seen, "/readyz 200",
+                  "run sb.status(); if the last rollout failed, sb.rollback(); if the index is"
+                  " missing, deploy one that sb.indexes() lists; read the serving revision's sb.logs()")
 
 
-def probe(name: str) -> Callable[[ProbeFn], ProbeFn]:
-    def register(fn: ProbeFn) -> ProbeFn:
-        PROBES[name] = fn
-        return fn
-
-    return register
-
-
-def _serving_spec(sb: Sandbox):
+@observer("rollout_complete")
+def rollout_complete(sb: Sandbox) -> Observation:
+    """The latest rollout completed and the service is ready (``kubectl rollout status``)."""
     st = sb.status()
-    return st, st.spec
+    observed = f"rollout {st.rollout}, ready={st.ready}" + (f" ({st.reason})" if st.reason else "")
+    if st.rollout == "complete" and st.ready:
+        return holds("rollout_complete", observed, "rollout complete and ready")
+    hint = {
+        "progressing": "wait for it: sb.wait_for_rollout()",
+        "failed": "undo the stuck rollout with sb.rollback() (labkit rollout undo), or fix the spec and deploy again",
+        "none": "deploy a revision: sb.deploy(model='v1')",
+    }.get(st.rollout, "run sb.status() and sb.logs()")
+    return broken("rollout_complete", observed, "rollout complete and ready", hint)
 
 
-@probe("ready")
-def ready(sb: Sandbox) -> Probe:
-    r = sb.readiness()
-    return Probe("ready", r.ready, "ready" if r.ready else f"/readyz {r.status_code} {r.reason}: {r.detail}",
-                 "/readyz 200 through the front door",
-                 "" if r.ready else "read the reason in /readyz and the serving revision's logs")
-
-
-@probe("rollout-complete")
-def rollout_complete(sb: Sandbox) -> Probe:
-    history = sb.history()
-    latest = history[-1] if history else None
-    ok = latest is not None and latest.state == "serving"
-    seen = f"latest revision {latest.number} is {latest.state}" if latest else "no revision"
-    return Probe("rollout-complete", ok, seen, "the latest revision serves (no failed or stuck rollout)",
-                 "" if ok else "undo the stuck rollout: sb.rollback() / labkit rollout undo")
-
-
-@probe("serving-image")
-def serving_image(sb: Sandbox, image: str = "default") -> Probe:
+@observer("serving_image")
+def serving_image(sb: Sandbox, image: str = "default") -> Observation:
+    """The serving revision runs ``image`` (``default``: the kit's good release)."""
     want = sb.settings.images.default if image == "default" else image
-    _, spec = _serving_spec(sb)
+    spec = sb.status().spec
     got = spec.image if spec else "nothing"
-    return Probe("serving-image", got == want, got, want,
-                 "" if got == want else f"roll back to the revision that ran {want}")
+    if got == want:
+        return holds("serving_image", got, want)
+    return broken("serving_image", got, want, f"roll back to the revision that ran {want}")
 
 
-@probe("model-matches-index")
-def model_matches_index(sb: Sandbox) -> Probe:
+@observer("model_matches_index")
+def model_matches_index(sb: Sandbox) -> Observation:
+    """The serving model built the index it serves."""
     v = sb.version()
-    manifest = v.get("index_manifest") or {}
-    ok = manifest.get("model_version") == v.get("model")
-    return Probe("model-matches-index", ok,
-                 f"service model {v.get('model')}, index built by {manifest.get('model_version')}",
-                 "the index was built by the model that serves",
-                 "" if ok else "deploy an index built by the serving model (or roll back)")
+    built_by = (v.get("index_manifest") or {}).get("model_version")
+    observed = f"service model {v.get('model')}, index built by {built_by}"
+    if built_by == v.get("model"):
+        return holds("model_matches_index", observed, "the index was built by the model that serves")
+    return broken("model_matches_index", observed, "the index was built by the model that serves",
+                  "deploy an index built by the serving model (or roll back)")
 
 
-@probe("serving-latest-snapshot")
-def serving_latest_snapshot(sb: Sandbox) -> Probe:
-    latest = [s for s in sb.snapshots() if s[:4].isdigit() and s.count("-") == 2]
-    want = max(latest) if latest else "?"
+@observer("serving_latest_snapshot")
+def serving_latest_snapshot(sb: Sandbox) -> Observation:
+    """The serving index was built from the newest dated corpus snapshot."""
+    want = newest_dated(sb.snapshots())
     got = sb.version().get("corpus_snapshot")
-    return Probe("serving-latest-snapshot", got == want, f"index built from {got}", f"built from {want}",
-                 "" if got == want else f"build or deploy the index of snapshot {want}")
+    if got == want:
+        return holds("serving_latest_snapshot", f"index built from {got}", f"built from {want}")
+    return broken("serving_latest_snapshot", f"index built from {got}", f"built from {want}",
+                  f"build or deploy the index of snapshot {want}")
 
 
-@probe("recall-at-least")
-def recall_at_least(sb: Sandbox, k: int = 5, threshold: float = 0.85) -> Probe:
-    r = sb.readiness()
-    if not r.ready:
-        return Probe("recall-at-least", False, f"not ready: {r.reason} {r.detail}".strip(),
-                     f"recall@{k} >= {threshold}", "make a revision serve first (sb.status())")
+@observer("recall_at_least")
+def recall_at_least(sb: Sandbox, k: int = 5, threshold: float = 0.85) -> Observation:
+    """recall@k of the live service on the eval set is at least ``threshold``.
+
+    Partial credit below the threshold: ``(recall - threshold/2) / (threshold/2)``, so half the
+    threshold or less earns nothing.
+    """
+    expected = f"recall@{k} >= {threshold:.2f}"
+    not_ready = _not_ready("recall_at_least", sb, expected)
+    if not_ready is not None:
+        return not_ready
+    report = ServiceClient(sb.endpoint).evaluate(k)
+    served = ", ".join(f"{key}: {n}" for key, n in sorted(report.served_by.items()))
+    observed = report.summary() + (f"; served by {served}" if served else "")
+    data = {"recall": report.recall, "hits": report.hits, "total": report.total, "errors": report.errors}
+    if report.recall >= threshold:
+        return holds("recall_at_least", observed, expected, **data)
+    missed = "; ".join(f"'{m['query'][:50]}'" for m in report.misses[:2])
+    hint = "the service answered errors: check sb.readiness() and sb.logs(); " if report.errors else ""
+    hint += ("compare the served index with sb.indexes() and deploy the newest snapshot, e.g."
+             f" sb.deploy(index='2026-11-01'); missed e.g. {missed}")
+    share = (report.recall - threshold / 2) / (threshold / 2)
+    return broken("recall_at_least", observed, expected, hint, share, **data)
+
+
+@observer("p95_within_slo")
+def p95_within_slo(sb: Sandbox, slo_ms: float = 300, requests: int = 200, concurrency: int = 4,
+                   max_error_rate: float = 0.01) -> Observation:
+    """p95 latency of searches the grader sends itself is within ``slo_ms`` (scaled by this
+    machine's slowdown, measured now), with few errors."""
+    budget = slo_ms * slowdown()
+    expected = f"p95 <= {slo_ms:g} ms (x{budget / slo_ms:.2f} for this machine) and errors <= {max_error_rate:.0%}"
+    not_ready = _not_ready("p95_within_slo", sb, expected)
+    if not_ready is not None:
+        return not_ready
+    send_searches(sb.endpoint, load_queries("baseline"), 5, 1)  # warm-up, not measured
+    report = send_searches(sb.endpoint, load_queries("baseline"), requests, concurrency)
+    spec = sb.status().spec
+    where = f" ({spec.replicas} replica(s), cpus={spec.config.get('cpus', 'unlimited')})" if spec else ""
+    data = report.to_dict() | {"budget_ms": round(budget, 1)}
+    if report.p95_ms <= budget and report.error_rate <= max_error_rate:
+        return holds("p95_within_slo", report.summary() + where, expected, **data)
+    if report.error_rate > max_error_rate:
+        hint = (f"{report.errors} requests failed ({', '.join(report.error_samples)}): check"
+                " sb.readiness(), sb.logs() and modelapi_requests_total")
+    else:
+        hint = ("latency is above the SLO: look at modelapi_request_latency_seconds, the replicas' live CPU"
+                " limit in sb.status().components, the provider's latency and your timeout; add replicas or"
+                " CPU (sb.deploy(replicas=2) / sb.deploy(cpus='1'))")
+    return broken("p95_within_slo", report.summary() + where, expected, hint, **data)
+
+
+@observer("provider_healthy")
+def provider_healthy(sb: Sandbox, samples: int = 10) -> Observation:
+    """Every search of a sample is reranked by the provider."""
+    outcomes = [str(sb.search(q).get("provider")) for q in load_queries("baseline")[:samples]]
+    bad = [o for o in outcomes if o not in ("ok", "disabled")]
+    observed = f"provider outcomes: {sorted(set(outcomes))}"
+    if not bad:
+        return holds("provider_healthy", observed, "every search reranked by the provider (ok)")
+    return broken("provider_healthy", observed, "every search reranked by the provider (ok)",
+                  "the provider is failing or slow: check its health and your timeout")
+
+
+@observer("drift_below")
+def drift_below(sb: Sandbox, threshold: float = 0.5) -> Observation:
+    """``modelapi_query_drift_score`` is below ``threshold``."""
+    score = drift_score(sb)
+    observed, expected = f"modelapi_query_drift_score = {score:.3f}", f"< {threshold}"
+    if score < threshold:
+        return holds("drift_below", observed, expected, score=score)
+    return broken("drift_below", observed, expected,
+                  "traffic has drifted from the corpus: find out what users now ask", score=score)
+
+
+@observer("poison_absent")
+def poison_absent(sb: Sandbox, doc_id: str = "rb-9001", queries: int = 20) -> Observation:
+    """``doc_id`` is not in the top 5 for common queries."""
+    hits = [q for q in load_queries("baseline")[:queries]
+            if doc_id in [r["id"] for r in sb.search(q, k=5).get("results", [])]]
+    observed = f"{doc_id} in the top 5 for {len(hits)}/{queries} common queries"
+    if not hits:
+        return holds("poison_absent", observed, f"{doc_id} never returned")
+    return broken("poison_absent", observed, f"{doc_id} never returned",
+                  "run the validation gate on the served snapshot, quarantine the document, redeploy a clean index")
+
+
+def json_job(sb: Sandbox, cmd: list[str], what: str) -> tuple[Any, str]:
+    """(parsed stdout, "") of a ``python -m modelapi`` job, or (None, why it failed)."""
     try:
-        report = sb.evaluate(k)
-    except LabkitError as e:
-        return Probe("recall-at-least", False, str(e), f"recall@{k} >= {threshold}", "is the service ready?")
-    ok = report.recall >= threshold
-    return Probe("recall-at-least", ok, report.summary(), f"recall@{k} >= {threshold:.2f}",
-                 "" if ok else "compare the served index's corpus snapshot and model with the newest")
+        out = sb.run_job(["python", "-m", "modelapi", *cmd], what)
+    except InvalidInput as e:
+        return None, e.message
+    try:
+        return json.loads(out), ""
+    except ValueError:
+        return None, f"{what} printed no JSON: {out.strip()[-120:]!r}"
 
 
-@probe("default-k")
-def default_k(sb: Sandbox, expected: int = 5) -> Probe:
+@observer("lineage_traceable")
+def lineage_traceable(sb: Sandbox) -> Observation:
+    """The serving index traces back to an approved corpus snapshot (``modelapi lineage``)."""
+    index = sb.version().get("index")
+    expected = "the serving index is traceable to an approved snapshot, byte for byte"
+    if not index:
+        return broken("lineage_traceable", "no index served", expected, "deploy an index first")
+    verdict, why = json_job(sb, ["lineage", "--index", index, "--json"], "lineage")
+    if verdict is None:
+        return broken("lineage_traceable", f"lineage of {index}: {why}", expected,
+                      f"run `python -m modelapi lineage --index {index}` in the sandbox and read its error")
+    reason = str(verdict.get("reason", ""))
+    observed = f"index {index}: traceable={bool(verdict.get('traceable'))}" + (f" ({reason})" if reason else "")
+    if verdict.get("traceable"):
+        return holds("lineage_traceable", observed, expected, index=index)
+    return broken("lineage_traceable", observed, expected,
+                  f"{reason or 'lineage is broken'}: rebuild the index from an approved snapshot with"
+                  " sb.build_index(model, snapshot) and deploy it", index=index)
+
+
+@observer("default_k")
+def default_k(sb: Sandbox, expected: int = 5) -> Observation:
+    """A search without ``k`` returns ``expected`` results."""
     got = len(sb.search("disk full on node").get("results", []))
-    return Probe("default-k", got == expected, f"a search without k returns {got} results",
-                 f"{expected} results", "" if got == expected else "compare the serving config with the last good revision")
+    observed = f"a search without k returns {got} results"
+    if got == expected:
+        return holds("default_k", observed, f"{expected} results")
+    return broken("default_k", observed, f"{expected} results",
+                  "compare the serving config with the last good revision")
+
+
+@observer("config_matches")
+def config_matches(sb: Sandbox, **expected: str) -> Observation:
+    """The serving revision's config has exactly these values (empty = unset)."""
+    spec = sb.status().spec
+    got = {k: (spec.config.get(k) if spec else None) for k in expected}
+    want = {k: (None if v in (None, "") else str(v)) for k, v in expected.items()}
+    if got == want:
+        return holds("config_matches", f"serving config {got}", f"{want}")
+    return broken("config_matches", f"serving config {got}", f"{want}",
+                  "diff the serving revision's config against the last good one")
+
+
+# --- bounded traffic (labs, faults, graders) ------------------------------------------------------
 
 
 def run_load(sb: Sandbox, requests: int = 120, concurrency: int = 4) -> dict[str, Any]:
     """Bounded load through the front door (``sandbox.load``): p50/p95 in ms, errors, provider
     outcomes. p50/p95 are ``inf`` when every request failed."""
-    report = send_searches(sb.endpoint, load_queries("baseline"), requests, concurrency)
+    report: LoadReport = send_searches(sb.endpoint, load_queries("baseline"), requests, concurrency)
     failed_all = report.errors == report.total
     return {"p50_ms": float("inf") if failed_all else report.p50_ms,
             "p95_ms": float("inf") if failed_all else report.p95_ms,
             "errors": report.errors, "total": report.total, "provider": report.provider}
-
-
-@probe("p95-within-slo")
-def p95_within_slo(sb: Sandbox, slo_ms: float = 300.0, requests: int = 120, concurrency: int = 4) -> Probe:
-    r = sb.readiness()
-    if not r.ready:
-        return Probe("p95-within-slo", False, f"not ready: {r.reason} {r.detail}".strip(),
-                     f"p95 <= {slo_ms:.0f} ms", "make a revision serve first (sb.status())")
-    load = run_load(sb, requests, concurrency)
-    ok = load["p95_ms"] <= slo_ms and load["errors"] == 0
-    return Probe("p95-within-slo", ok,
-                 f"p95 {load['p95_ms']:.0f} ms, p50 {load['p50_ms']:.0f} ms, {load['errors']} errors",
-                 f"p95 <= {slo_ms:.0f} ms with no errors",
-                 "" if ok else "look at CPU limits, replicas and the provider's latency (timeouts)")
-
-
-@probe("provider-healthy")
-def provider_healthy(sb: Sandbox, samples: int = 10) -> Probe:
-    outcomes = [str(sb.search(q).get("provider")) for q in load_queries("baseline")[:samples]]
-    bad = [o for o in outcomes if o not in ("ok", "disabled")]
-    return Probe("provider-healthy", not bad, f"provider outcomes: {sorted(set(outcomes))}",
-                 "every search reranked by the provider (ok)",
-                 "" if not bad else "the provider is failing or slow: check its health and your timeout")
 
 
 def send_traffic(sb: Sandbox, name: str, count: int = 200) -> None:
@@ -161,38 +259,3 @@ def send_traffic(sb: Sandbox, name: str, count: int = 200) -> None:
 def drift_score(sb: Sandbox) -> float:
     samples = sb.metrics().get("modelapi_query_drift_score", [])
     return samples[0][1] if samples else 0.0
-
-
-@probe("drift-below")
-def drift_below(sb: Sandbox, threshold: float = 0.5) -> Probe:
-    score = drift_score(sb)
-    ok = score < threshold
-    return Probe("drift-below", ok, f"modelapi_query_drift_score = {score:.3f}", f"< {threshold}",
-                 "" if ok else "traffic has drifted from the corpus: find out what users now ask")
-
-
-@probe("poison-absent")
-def poison_absent(sb: Sandbox, doc_id: str = "rb-9001", queries: int = 20) -> Probe:
-    hits = [q for q in load_queries("baseline")[:queries]
-            if doc_id in [r["id"] for r in sb.search(q, k=5).get("results", [])]]
-    return Probe("poison-absent", not hits, f"{doc_id} in the top 5 for {len(hits)}/{queries} common queries",
-                 f"{doc_id} never returned", "" if not hits else
-                 "run the validation gate on the served snapshot, quarantine the document, redeploy a clean index")
-
-
-@probe("lineage-traceable")
-def lineage_traceable(sb: Sandbox) -> Probe:
-    index = sb.version().get("index")
-    out = json.loads(sb.run_job(["python", "-m", "modelapi", "lineage", "--index", str(index), "--json"], "lineage"))
-    return Probe("lineage-traceable", bool(out.get("traceable")), str(out.get("reason")),
-                 "the served index traces to an approved snapshot, byte for byte",
-                 "" if out.get("traceable") else "deploy an index built from an approved snapshot")
-
-
-@probe("config-matches")
-def config_matches(sb: Sandbox, **expected: str) -> Probe:
-    _, spec = _serving_spec(sb)
-    got = {k: (spec.config.get(k) if spec else None) for k in expected}
-    want = {k: (None if v in (None, "") else str(v)) for k, v in expected.items()}
-    return Probe("config-matches", got == want, f"serving config {got}", f"{want}",
-                 "" if got == want else "diff the serving revision's config against the last good one")

@@ -38,14 +38,14 @@ def test_unknown_fault_names_the_valid_ones():
     ("mutate", "message"),
     [
         (lambda f: f.pop("heal"), "missing field `heal`"),
-        (lambda f: f.update(incident_class="weather"), "incident_class 'weather' unknown; valid: rollout"),
-        (lambda f: f.update(severity="p0"), "severity 'p0' unknown; valid: sev1"),
-        (lambda f: f.update(inject={"action": "deplo"}), "inject.action 'deplo' is not a known action; valid:"),
-        (lambda f: f.update(steady_state=[{"probe": "vibes"}]), "steady_state[0].probe 'vibes' is not a known probe"),
-        (lambda f: f.update(steady_state=[{"probe": "ready", "args": {"colour": 1}}]), "do not fit probe 'ready'"),
-        (lambda f: f.update(signals=[{"kind": "smell", "what": "x"}]), "signals[0] needs kind"),
-        (lambda f: f.update(id="Bad_Id"), "id must be kebab-case"),
-        (lambda f: f.update(steady_state=[]), "steady_state must list at least one probe"),
+        (lambda f: f.update(incident_class="weather"), "incident_class: 'weather' unknown; valid: rollout"),
+        (lambda f: f.update(severity="p0"), "severity: 'p0' unknown; valid: sev1"),
+        (lambda f: f.update(inject={"action": "deplo"}), "inject.action: 'deplo' is not a known action; valid:"),
+        (lambda f: f.update(steady_state=[{"probe": "vibes"}]), "steady_state[0].probe: 'vibes' is not a known observation"),
+        (lambda f: f.update(steady_state=[{"probe": "ready", "args": {"colour": 1}}]), "do not fit observation 'ready'"),
+        (lambda f: f.update(signals=[{"kind": "smell", "what": "x"}]), "signals[0]: needs kind"),
+        (lambda f: f.update(id="Bad_Id"), "id: must be kebab-case"),
+        (lambda f: f.update(steady_state=[]), "steady_state: must list at least one probe"),
     ],
 )
 def test_each_problem_is_reported_in_plain_language(mutate, message):
@@ -54,7 +54,7 @@ def test_each_problem_is_reported_in_plain_language(mutate, message):
     with pytest.raises(CatalogInvalid) as info:
         parse_catalog(data)
     assert message in str(info.value)
-    assert "fault 'stale-index'" in str(info.value) or "fault 'Bad_Id'" in str(info.value) or "#2" in str(info.value)
+    assert "faults[1] (stale-index)" in str(info.value) or "faults[1] (Bad_Id)" in str(info.value)  # its path
 
 
 def test_all_problems_are_reported_at_once_and_duplicates_caught():
@@ -64,7 +64,7 @@ def test_all_problems_are_reported_at_once_and_duplicates_caught():
     with pytest.raises(CatalogInvalid) as info:
         parse_catalog(data)
     assert len(info.value.problems) == 2
-    assert any("id is used twice" in p for p in info.value.problems)
+    assert any("is used twice" in str(p) and p.path.endswith(".id") for p in info.value.problems)
 
 
 def test_not_a_catalog_at_all():

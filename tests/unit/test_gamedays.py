@@ -9,7 +9,7 @@ import pytest
 
 from labkit import gamedays
 from sandbox.errors import InvalidInput, SteadyStateBroken, UnknownChoice
-from sandbox.faults.probes import Probe
+from sandbox.observe import Observation
 
 T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
@@ -89,7 +89,7 @@ def test_resolve_logs_the_first_passing_check_only_after_the_confirmation(tmp_pa
     _scenario(tmp_path, "gd")
     verdicts = iter([True, False])
     monkeypatch.setattr("labkit.gamedays.probe_steady_state",
-                        lambda sb, fault, catalog=None: [Probe("ready", next(verdicts), "obs", "exp", "hint")])
+                        lambda sb, fault, catalog=None: [Observation("ready", next(verdicts), "obs", "exp", "hint")])
     naps = []
     ev = gamedays.resolve(tmp_path, object(), "alice", "gd", confirm_s=0.0, sleep=naps.append)
     assert ev.event == "resolved" and naps == []

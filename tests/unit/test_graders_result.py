@@ -10,7 +10,16 @@ import graders
 from graders.checks import CHECKS
 from sandbox.load import percentile
 from graders.preprocessor import live_outputs
-from graders.result import CheckResult, failed, passed
+from graders.result import CheckResult
+from sandbox.observe import broken, holds
+
+
+def passed(*args, **kwargs) -> CheckResult:
+    return CheckResult.from_observation(holds(*args, **kwargs))
+
+
+def failed(*args, **kwargs) -> CheckResult:
+    return CheckResult.from_observation(broken(*args, **kwargs))
 from sandbox.errors import CheckFailed, DockerUnavailable, InvalidInput, SandboxNotUp, UnknownChoice
 
 
@@ -46,8 +55,8 @@ def fake_check():
     def fake(sb, ok: bool = True):
         calls.append(sb)
         if ok:
-            return passed("unit-fake", "all good", "good")
-        return failed("unit-fake", "bad", "good", "run sb.rollback()")
+            return holds("unit-fake", "all good", "good")
+        return broken("unit-fake", "bad", "good", "run sb.rollback()")
 
     yield calls
     CHECKS.pop("unit-fake")
@@ -69,7 +78,7 @@ def test_check_points_override_and_unknown_names(fake_check):
     assert graders.check("unit-fake", object(), points=4).points == 4
     with pytest.raises(UnknownChoice, match="serving"):
         graders.check("no-such-check", object())
-    with pytest.raises(InvalidInput, match="valid arguments: ok"):
+    with pytest.raises(InvalidInput, match="valid: ok"):
         graders.check("unit-fake", object(), model="v1")
 
 
@@ -129,8 +138,10 @@ def test_source_declarations_are_read_from_the_instructor_notebook_and_validated
     assert declaration_problems(declared, {"model-rollback", "change-management", "incident-response"}) == []
     bad = {"x": {"check": "serving", "args": {"modle": "v1"}}, "y": {"check": "fault_healed"},
            "z": {"check": "nope"}, "w": {"check": "ready", "capability": "typo"}}
-    problems = declaration_problems(bad, {"model-rollback"})
-    assert problems[0] == "x: check serving: got an unexpected keyword argument 'modle'"
-    assert "y: check fault_healed: missing a required argument: 'fault'" in problems
-    assert any(p.startswith("z: unknown check 'nope'; valid: drift_alert_tuned") for p in problems)
-    assert "w: unknown capability 'typo'; valid: model-rollback" in problems
+    problems = [str(p) for p in declaration_problems(bad, {"model-rollback"})]
+    assert problems[0].startswith("cell x.labkit.check: arguments ['modle'] do not fit observation 'serving'"
+                                  " (got an unexpected keyword argument 'modle'); valid: model, index")
+    assert any(p.startswith("cell y.labkit.check: arguments [] do not fit observation 'fault_healed'"
+                            " (missing a required argument: 'fault')") for p in problems)
+    assert any(p.startswith("cell z.labkit.check: 'nope' is not a known observation; valid: ") for p in problems)
+    assert "cell w.labkit.capability: unknown capability 'typo'; valid: model-rollback" in problems

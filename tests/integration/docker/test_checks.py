@@ -128,7 +128,7 @@ def test_fault_healed_follows_the_fault_catalog(sandbox):
     assert graders.check("fault_healed", sandbox, fault="config-drift").passed
     faults.inject(sandbox, "config-drift")
     broken = graders.check("fault_healed", sandbox, fault="config-drift")
-    assert not broken.passed and "default-k" in broken.observed and broken.hint
+    assert not broken.passed and "default_k" in broken.observed and broken.hint
     sandbox.rollback()
     assert graders.expect("fault_healed", sandbox, fault="config-drift").passed
 
