@@ -18,11 +18,15 @@ from sandbox import connect
 from sandbox.client import load_queries
 from sandbox.errors import CheckFailed, NoRevisionDeployed
 from sandbox.faults import probes as _shared  # noqa: F401 - registers the observers checks share
+from sandbox.spec import STOPPED_EARLY, SUPERSEDED_EARLY
 from sandbox.observe import OBSERVERS, DefinitionInvalid, Observation, broken, holds, observe, observer
 
 from . import runbook as _runbook
 from .load import drift_scores
 from .result import CheckResult
+
+#: Failure reasons that say what the trainee did to a revision, not how it behaved.
+NOT_ITS_OWN_FAILURE = (SUPERSEDED_EARLY, STOPPED_EARLY)
 
 CHECKS = OBSERVERS
 """Every check: the observers fault probes use (``sandbox.faults.probes``) and the graders' own."""
@@ -144,10 +148,12 @@ def rolled_back(sb: Any, to_revision: int | None = None) -> Observation:
 
 @register("failed_rollout_held")
 def failed_rollout_held(sb: Any, image: str | None = None) -> Observation:
-    """A rollout (of ``image``) failed, never got ready, and another revision serves, ready."""
+    """A rollout (of ``image``) failed on its own (crashed, or not ready by its progress
+    deadline), never got ready, and another revision serves, ready. A revision the trainee
+    superseded or stopped before it could fail is not a held rollout."""
     expected = f"a failed rollout of {image or 'a bad revision'} while another revision serves"
     hist = sb.history()
-    bad = [r for r in hist if r.state == "failed"
+    bad = [r for r in hist if r.state == "failed" and r.reason not in NOT_ITS_OWN_FAILURE
            and (image is None or _matches("image", {"image": r.spec.image}, image))]
     serving = [r for r in hist if r.state == "serving"]
     if not bad:

@@ -21,9 +21,10 @@ from rich.table import Table
 from sandbox import make_sandbox
 from sandbox.api import Sandbox
 from sandbox.client import ServiceClient
-from sandbox.errors import RolloutFailed, ServiceError
+from sandbox.errors import RolloutFailed, ServiceError, WaitTimeout
 from sandbox.images import build_images
 from sandbox.settings import Settings
+from sandbox.waiting import until
 
 DEMO_ID = "demo"
 K = 5
@@ -159,16 +160,19 @@ def _mismatch_step(sb: Sandbox, card: Scorecard, console: Console) -> None:
 
 def _detect(canary: list[str], deadline_s: float) -> tuple[bool, str]:
     """Watch the canary's /readyz until it names a reason (or becomes ready)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+    def verdict() -> tuple[bool, str] | None:
         for url in canary:
             r = ServiceClient(url, timeout_s=2).readiness()
             if r.reason and r.reason != "unreachable":
                 return r.reason == "model-mismatch", f"/readyz {r.status_code} {r.reason}: {r.detail}"
             if r.ready:
                 return False, "the mismatched revision reported ready"
-        time.sleep(0.1)
-    return False, f"no readiness verdict within {deadline_s:.0f}s"
+        return None
+
+    try:
+        return until(verdict, timeout_s=deadline_s, interval_s=0.1, what="the canary's readiness verdict")
+    except WaitTimeout:
+        return False, f"no readiness verdict within {deadline_s:.0f}s"
 
 
 def _print_scorecard(card: Scorecard, console: Console, sb: Sandbox) -> None:

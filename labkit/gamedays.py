@@ -35,6 +35,7 @@ from typing import Any
 from sandbox.errors import InvalidInput, SteadyStateBroken, UnknownChoice
 from sandbox.faults import inject, load_catalog, probe_steady_state
 from sandbox.faults.catalog import SIGNAL_KINDS
+from sandbox.waiting import throughout
 
 from .plan import load_plan
 
@@ -260,15 +261,12 @@ def resolve(course_root: str | Path, sb: Any, trainee: str, incident: str, confi
         raise InvalidInput(f"scenario {incident!r} was logged without its fault: resolve cannot probe it",
                            fix="log resolved by hand with labkit.gamedays.record once verified")
     first = dt.datetime.now(dt.UTC)
-    began, confirming = time.monotonic(), False
-    while True:
+
+    def holds(elapsed: float) -> None:
         broken = [f"{p.name}: {p.observed} (expected {p.expected})"
                   for p in probe_steady_state(sb, fault, catalog) if not p.ok]
-        elapsed = time.monotonic() - began
         if broken:
-            when = f"after {elapsed:.0f} s of confirmation" if confirming else "now"
-            raise SteadyStateBroken(fault, broken, when)
-        confirming = True
-        if elapsed >= confirm_s:
-            return record(course_root, trainee, incident, "resolved", at=first)
-        sleep(min(interval_s, confirm_s - elapsed))
+            raise SteadyStateBroken(fault, broken, f"after {elapsed:.0f} s of confirmation" if elapsed else "now")
+
+    throughout(holds, seconds=confirm_s, interval_s=interval_s, sleep=sleep)
+    return record(course_root, trainee, incident, "resolved", at=first)

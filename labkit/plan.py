@@ -294,10 +294,6 @@ class Plan:
         """The plan as JSON-ready data."""
         return json.loads(json.dumps(asdict(self)))
 
-    def calendar(self, week: int | None = None) -> Table:
-        """The 13-week calendar as a rich Table (or one row with ``week``)."""
-        return calendar(self, week)
-
 
 def _find(items: tuple[Any, ...], item_id: str, kind: str) -> Any:
     for item in items:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from .errors import ServiceError
+from .errors import ServiceError, WaitTimeout
+from .waiting import until
 
 DEFAULT_TIMEOUT_S = 5.0
 _SHARED: httpx.Client | None = None
@@ -117,12 +117,6 @@ class ServiceClient:
             status_code=r.status_code,
         )
 
-    def healthy(self) -> bool:
-        try:
-            return self._request("GET", "/healthz").status_code == 200
-        except ServiceError:
-            return False
-
     def version(self) -> dict[str, Any]:
         return self._json("GET", "/version")
 
@@ -180,9 +174,14 @@ class ServiceClient:
 
     def wait_ready(self, timeout_s: float, poll_s: float = 0.1) -> Readiness:
         """Poll ``/readyz`` until ready or ``timeout_s``; returns the last answer."""
-        deadline = time.monotonic() + timeout_s
-        last = self.readiness()
-        while not last.ready and time.monotonic() < deadline:
-            time.sleep(poll_s)
-            last = self.readiness()
-        return last
+        last = [self.readiness()]
+
+        def ready() -> Readiness | None:
+            last.append(self.readiness())
+            return last[-1] if last[-1].ready else None
+
+        try:
+            return last[0] if last[0].ready else until(ready, timeout_s=timeout_s, interval_s=poll_s,
+                                                       what=f"{self.endpoint}/readyz")
+        except WaitTimeout:
+            return last[-1]

@@ -15,8 +15,6 @@ CREATED_BY = "labkit.dev/created-by"
 REVISION = "labkit.dev/revision"
 SPEC = "labkit.dev/spec"
 
-ROLES = ("gateway", "modelapi", "provider", "job")
-
 
 def for_sandbox(sandbox_id: str, component: str | None = None, **extra: str) -> dict[str, str]:
     """Labels for an object of ``sandbox_id`` (and of one ``component``)."""

@@ -138,6 +138,7 @@ class RevisionFacts:
 
 
 SUPERSEDED_EARLY = "superseded before it became ready"
+STOPPED_EARLY = "stopped before it became ready"
 
 
 def revisions(facts: Iterable[RevisionFacts], now: float, deadline_s: float) -> list[Revision]:
@@ -166,6 +167,8 @@ def _state(f: RevisionFacts, serving: int | None, newest: int | None, now: float
         return "failed", f.crashed or f.failure
     if newest is not None and f.number < newest:
         return "failed", SUPERSEDED_EARLY
+    if f.finished_at is not None:  # its replicas were stopped before it took traffic
+        return "failed", STOPPED_EARLY
     if now > f.created_at + deadline_s:
         return "failed", f"progress deadline exceeded (not ready within {deadline_s:g}s)"
     return "progressing", ""

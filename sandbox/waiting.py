@@ -2,9 +2,9 @@
 
 ``until(observe, ...)`` calls ``observe()`` until it returns something other than ``None`` and
 returns that; when the deadline passes it raises what ``on_timeout()`` builds (default: a
-``WaitTimeout`` naming ``what`` and the last thing observed). Strategies combine as
-testcontainers' do: ``all_of(a, b)`` waits for both, and a probe may raise to stop the wait at
-once (a crashed container is not worth waiting for).
+``WaitTimeout`` naming ``what`` and the last thing observed). A probe may raise to stop the wait
+at once (a crashed container is not worth waiting for). ``throughout(check, ...)`` is the other
+shape: a condition that must keep holding for a while (a game day's confirmation window).
 
     until(lambda: port_of(c), timeout_s=30, interval_s=0.1, what="gateway port")
 """
@@ -17,17 +17,9 @@ from typing import Any, TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from .errors import LabkitError, WaitTimeout
+from .errors import WaitTimeout
 
 T = TypeVar("T")
-Observe = Callable[[], Any]
-
-
-class _Last:
-    """What the probe saw last, for the timeout message."""
-
-    def __init__(self) -> None:
-        self.seen: str = ""
 
 
 def until(observe: Callable[[], T | None], *, timeout_s: float, interval_s: float = 0.1, what: str,
@@ -49,35 +41,14 @@ def until(observe: Callable[[], T | None], *, timeout_s: float, interval_s: floa
         raise WaitTimeout(what, timeout_s, seen) from e.last_attempt.exception() if e.last_attempt.failed else None
 
 
-def all_of(*probes: Observe) -> Observe:
-    """A probe that holds when every one of ``probes`` does (each returns non-None); returns
-    the list of their answers."""
-
-    def probe() -> list[Any] | None:
-        answers = [p() for p in probes]
-        return None if any(a is None for a in answers) else answers
-
-    return probe
-
-
-def holds_for(probe: Callable[[], bool], *, seconds: float, interval_s: float,
-              sleep: Callable[[float], None] = time.sleep, what: str = "the condition") -> None:
-    """Require ``probe()`` to stay true for ``seconds`` (checked every ``interval_s``); raises
-    ``WaitTimeout``-free: a ``LabkitError`` from the caller's probe, or ``ConditionBroke``."""
-    if not probe():
-        raise ConditionBroke(what, 0.0)
-    waited = 0.0
-    while waited < seconds:
-        nap = min(interval_s, seconds - waited)
-        sleep(nap)
-        waited += nap
-        if not probe():
-            raise ConditionBroke(what, waited)
-
-
-class ConditionBroke(LabkitError):
-    """A condition that had to keep holding stopped holding after ``after_s`` seconds."""
-
-    def __init__(self, what: str, after_s: float) -> None:
-        super().__init__(f"{what} stopped holding after {after_s:g} s")
-        self.after_s = after_s
+def throughout(check: Callable[[float], None], *, seconds: float, interval_s: float,
+               sleep: Callable[[float], None] = time.sleep) -> None:
+    """Call ``check(elapsed_s)`` now and every ``interval_s`` until ``seconds`` have passed; a
+    condition that must keep holding (a confirmation window) raises from ``check`` to stop."""
+    began = time.monotonic()
+    while True:
+        elapsed = time.monotonic() - began
+        check(elapsed)
+        if elapsed >= seconds:
+            return
+        sleep(min(interval_s, seconds - elapsed))

@@ -92,10 +92,8 @@ def facts(number: int, replicas: list[Container], serving_network: str, deadline
                                   if (t := parse_time((c.attrs.get("State") or {}).get("FinishedAt")))]
     crashed = next((why for c in replicas if (why := crash_of(c))), "")
     failure = ""
-    if not promoted and not crashed and stopped:  # the kit stopped it before it took traffic
-        late = max(stopped) >= created + deadline_s - 1
-        failure = f"progress deadline exceeded (not ready within {deadline_s:g}s)" if late \
-            else "stopped before it became ready"
+    if not promoted and not crashed and stopped and max(stopped) >= created + deadline_s - 1:
+        failure = f"progress deadline exceeded (not ready within {deadline_s:g}s)"  # the kit gave up
     raw_back = first.labels.get(ROLLBACK_OF, "")
     return RevisionFacts(
         number=number,
