@@ -45,10 +45,10 @@ def throughout(check: Callable[[float], None], *, seconds: float, interval_s: fl
                sleep: Callable[[float], None] = time.sleep) -> None:
     """Call ``check(elapsed_s)`` now and every ``interval_s`` until ``seconds`` have passed; a
     condition that must keep holding (a confirmation window) raises from ``check`` to stop."""
-    began = time.monotonic()
+    began, elapsed = time.monotonic(), 0.0
     while True:
-        elapsed = time.monotonic() - began
         check(elapsed)
         if elapsed >= seconds:
             return
         sleep(min(interval_s, seconds - elapsed))
+        elapsed = time.monotonic() - began

@@ -37,12 +37,11 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -62,6 +61,7 @@ from prometheus_client import (
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import __version__
+from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import MODELS, EmbeddingModel, get_model
 from .index import IndexedDoc, IndexLoadError, LoadedIndex, load_index, validate_index_name
 from .provider import RerankClient
@@ -96,24 +96,24 @@ _REASON_CODES = {
 }
 
 
-class ConfigError(ValueError):
-    """An environment variable has an invalid value (message names it)."""
-
-
 @dataclass(frozen=True)
-class AppConfig:
-    """Service configuration; build it with :meth:`from_env` in production."""
+class AppConfig(EnvConfig):
+    """Service configuration; build it with :meth:`from_env` in production: ``MODEL_VERSION``
+    (v1), ``DATA_DIR`` (/data), ``INDEX_NAME`` (unset = not ready), ``TOP_K`` (5),
+    ``PROVIDER_URL`` (unset = no reranker), ``PROVIDER_TIMEOUT_S`` (0.5), ``IMAGE_REVISION``
+    (dev), ``MODELAPI_DEFECT`` (unset, ``crash-on-start`` or ``http-500``), ``PORT`` (8080),
+    ``LOG_LEVEL`` (INFO)."""
 
-    model_version: str = "v1"
-    data_dir: Path = Path("/data")
-    index_name: str = ""
-    top_k: int = 5
-    provider_url: str = ""
-    provider_timeout_s: float = 0.5
-    image_revision: str = "dev"
-    defect: str = ""
-    port: int = 8080
-    log_level: str = "INFO"
+    model_version: str = env_field("v1", "MODEL_VERSION")
+    data_dir: Path = env_field(Path("/data"), "DATA_DIR")
+    index_name: str = env_field("", "INDEX_NAME")
+    top_k: int = env_field(5, "TOP_K")
+    provider_url: str = env_field("", "PROVIDER_URL", clean=lambda raw: raw.strip().rstrip("/"))
+    provider_timeout_s: float = env_field(0.5, "PROVIDER_TIMEOUT_S")
+    image_revision: str = env_field("dev", "IMAGE_REVISION")
+    defect: str = env_field("", "MODELAPI_DEFECT")
+    port: int = env_field(8080, "PORT")
+    log_level: str = env_field("INFO", "LOG_LEVEL", clean=lambda raw: raw.strip().upper())
 
     def __post_init__(self) -> None:
         if self.model_version not in MODELS:
@@ -141,41 +141,6 @@ class AppConfig:
     def index_dir(self) -> Path | None:
         """``$DATA_DIR/indexes/$INDEX_NAME``, or None when no index is configured."""
         return self.data_dir / "indexes" / self.index_name if self.index_name else None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> AppConfig:
-        """Read the configuration from environment variables.
-
-        ``MODEL_VERSION`` (v1), ``DATA_DIR`` (/data), ``INDEX_NAME`` (unset =
-        not ready), ``TOP_K`` (5), ``PROVIDER_URL`` (unset = no reranker),
-        ``PROVIDER_TIMEOUT_S`` (0.5), ``IMAGE_REVISION`` (dev),
-        ``MODELAPI_DEFECT`` (unset, ``crash-on-start`` or ``http-500``),
-        ``PORT`` (8080), ``LOG_LEVEL`` (INFO).
-        """
-        env = os.environ if env is None else env
-
-        def get(key: str, default: str) -> str:
-            return env.get(key, default).strip() or default
-
-        def number(key: str, default: str, kind: type) -> Any:
-            raw = get(key, default)
-            try:
-                return kind(raw)
-            except ValueError:
-                raise ConfigError(f"{key}={raw!r} is not a valid {kind.__name__}") from None
-
-        return cls(
-            model_version=get("MODEL_VERSION", "v1"),
-            data_dir=Path(get("DATA_DIR", "/data")),
-            index_name=env.get("INDEX_NAME", "").strip(),
-            top_k=number("TOP_K", "5", int),
-            provider_url=env.get("PROVIDER_URL", "").strip().rstrip("/"),
-            provider_timeout_s=number("PROVIDER_TIMEOUT_S", "0.5", float),
-            image_revision=get("IMAGE_REVISION", "dev"),
-            defect=env.get("MODELAPI_DEFECT", "").strip(),
-            port=number("PORT", "8080", int),
-            log_level=get("LOG_LEVEL", "INFO").upper(),
-        )
 
 
 @dataclass

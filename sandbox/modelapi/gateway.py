@@ -30,11 +30,12 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import signal
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from .envconfig import EnvConfig, env_field
 
 __all__ = ["Gateway", "GatewayConfig", "serve"]
 
@@ -46,35 +47,17 @@ LINGER_S = 1.0
 
 
 @dataclass(frozen=True)
-class GatewayConfig:
-    """Gateway settings; :meth:`from_env` reads them from the environment."""
+class GatewayConfig(EnvConfig):
+    """Gateway settings; :meth:`from_env` reads ``GATEWAY_PORT``, ``UPSTREAM_HOST``,
+    ``UPSTREAM_PORT``, ``GATEWAY_CONNECT_TIMEOUT_S`` and ``LOG_LEVEL``."""
 
     listen_host: str = "0.0.0.0"
-    port: int = 8000
-    upstream_host: str = "serving"
-    upstream_port: int = 8080
-    connect_timeout_s: float = 3.0
+    port: int = env_field(8000, "GATEWAY_PORT")
+    upstream_host: str = env_field("serving", "UPSTREAM_HOST")
+    upstream_port: int = env_field(8080, "UPSTREAM_PORT")
+    connect_timeout_s: float = env_field(3.0, "GATEWAY_CONNECT_TIMEOUT_S")
     retry_interval_s: float = 0.05
-    log_level: str = "INFO"
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
-        """Read the settings from ``env`` (default: the process environment).
-
-        Variables: ``GATEWAY_PORT``, ``UPSTREAM_HOST``, ``UPSTREAM_PORT``,
-        ``GATEWAY_CONNECT_TIMEOUT_S`` and ``LOG_LEVEL``.
-        """
-        env = os.environ if env is None else env
-        try:
-            return cls(
-                port=int(env.get("GATEWAY_PORT", "") or 8000),
-                upstream_host=(env.get("UPSTREAM_HOST", "") or "serving").strip(),
-                upstream_port=int(env.get("UPSTREAM_PORT", "") or 8080),
-                connect_timeout_s=float(env.get("GATEWAY_CONNECT_TIMEOUT_S", "") or 3.0),
-                log_level=(env.get("LOG_LEVEL", "") or "INFO").upper(),
-            )
-        except ValueError as exc:
-            raise ValueError(f"invalid gateway setting: {exc}") from None
+    log_level: str = env_field("INFO", "LOG_LEVEL", clean=lambda raw: raw.strip().upper())
 
 
 class _Side(asyncio.Protocol):

@@ -25,19 +25,20 @@ import asyncio
 import json
 import logging
 import time
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
+import h11
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from . import __version__
 from .corpus import CorpusError, list_snapshots, load_snapshot, snapshot_path
+from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import tokenize
 
 __all__ = [
@@ -57,37 +58,21 @@ Mode = Literal["ok", "slow", "error"]
 
 
 @dataclass(frozen=True)
-class ProviderConfig:
-    """Provider configuration (environment: see :meth:`from_env`)."""
+class ProviderConfig(EnvConfig):
+    """Provider configuration; :meth:`from_env` reads ``DATA_DIR``, ``PROVIDER_MODE``,
+    ``PROVIDER_DELAY_S``, ``PORT`` and ``LOG_LEVEL``."""
 
-    data_dir: Path = Path("/data")
-    mode: str = "ok"
-    delay_s: float = 2.0
-    port: int = 8081
-    log_level: str = "INFO"
+    data_dir: Path = env_field(Path("/data"), "DATA_DIR")
+    mode: str = env_field("ok", "PROVIDER_MODE")
+    delay_s: float = env_field(2.0, "PROVIDER_DELAY_S")
+    port: int = env_field(8081, "PORT")
+    log_level: str = env_field("INFO", "LOG_LEVEL", clean=lambda raw: raw.strip().upper())
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"PROVIDER_MODE={self.mode!r} must be one of {', '.join(MODES)}")
+            raise ConfigError(f"PROVIDER_MODE={self.mode!r} must be one of {', '.join(MODES)}")
         if self.delay_s < 0:
-            raise ValueError(f"PROVIDER_DELAY_S={self.delay_s} must be >= 0")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ProviderConfig:
-        """Read ``DATA_DIR``, ``PROVIDER_MODE``, ``PROVIDER_DELAY_S``, ``PORT``, ``LOG_LEVEL``."""
-        env = os.environ if env is None else env
-        try:
-            delay = float(env.get("PROVIDER_DELAY_S", "") or 2.0)
-            port = int(env.get("PORT", "") or 8081)
-        except ValueError as exc:
-            raise ValueError(f"invalid provider setting: {exc}") from None
-        return cls(
-            data_dir=Path(env.get("DATA_DIR", "") or "/data"),
-            mode=(env.get("PROVIDER_MODE", "") or "ok").strip(),
-            delay_s=delay,
-            port=port,
-            log_level=(env.get("LOG_LEVEL", "") or "INFO").upper(),
-        )
+            raise ConfigError(f"PROVIDER_DELAY_S={self.delay_s} must be >= 0")
 
 
 class RerankResult(NamedTuple):
@@ -101,11 +86,11 @@ class RerankResult(NamedTuple):
 class RerankClient:
     """Client side of ``POST /rerank`` with an overall deadline; it never raises.
 
-    A small HTTP/1.1 client on asyncio streams with a pool of keep-alive connections: the
+    HTTP/1.1 on asyncio streams, parsed by ``h11``, with a pool of keep-alive connections: the
     rerank hop is on every search, and a general-purpose client costs more CPU than the
-    provider's answer. A connection is reused only after a complete response; one that
-    failed or was cut by the deadline is closed. Connections are made on demand in the event
-    loop that uses the client; :meth:`aclose` closes the pool.
+    provider's answer. A connection is reused only when h11 says both sides finished the
+    exchange cleanly; one that failed or was cut by the deadline is closed. Connections are
+    made on demand in the event loop that uses the client; :meth:`aclose` closes the pool.
     """
 
     def __init__(self, base_url: str, timeout_s: float) -> None:
@@ -115,43 +100,32 @@ class RerankClient:
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"PROVIDER_URL={base_url!r} must be http://HOST[:PORT] (the hop is plain HTTP/1.1)")
         self._host, self._port = url.hostname, url.port or 80
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._idle: list[_Conn] = []
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
         while self._idle:
-            _, writer = self._idle.pop()
-            writer.close()
+            self._idle.pop().writer.close()
+
+    async def _connect(self) -> _Conn:
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        return _Conn(reader, writer, h11.Connection(h11.CLIENT))
 
     async def _post(self, body: bytes) -> tuple[int, bytes]:
         for attempt in (1, 2):  # a pooled connection the provider closed meanwhile: one retry
             reused = bool(self._idle)
-            reader, writer = self._idle.pop() if reused else await asyncio.open_connection(self._host, self._port)
+            conn = self._idle.pop() if reused else await self._connect()
             try:
-                writer.write(b"POST /rerank HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: %d\r\n\r\n%b" % (self._host.encode(), len(body), body))
-                status_line = await reader.readline()
-                if not status_line:
-                    raise ConnectionResetError("the provider closed the connection")
-                status = int(status_line.split()[1])
-                length, close = 0, False
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"connection" and value.strip().lower() == b"close":
-                        close = True
-                payload = await reader.readexactly(length)
+                status, payload = await conn.exchange(self._host, body)
             except BaseException as exc:
-                writer.close()
-                if reused and attempt == 1 and isinstance(exc, (ConnectionError, asyncio.IncompleteReadError)):
+                conn.writer.close()
+                if reused and attempt == 1 and isinstance(exc, (ConnectionError, h11.RemoteProtocolError)):
                     continue
                 raise
-            if close:
-                writer.close()
+            if conn.reusable():
+                self._idle.append(conn)
             else:
-                self._idle.append((reader, writer))
+                conn.writer.close()
             return status, payload
         raise ConnectionResetError("the provider closed the connection")
 
@@ -166,8 +140,40 @@ class RerankClient:
             return RerankResult(_parse_ranking(json.loads(payload), ids), "ok")
         except TimeoutError:
             return RerankResult(None, "timeout", f"no answer within {self.timeout_s:g}s")
-        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+        except (OSError, ValueError, IndexError, h11.ProtocolError) as exc:
             return RerankResult(None, "error", str(exc) or type(exc).__name__)
+
+
+class _Conn:
+    """One pooled HTTP/1.1 connection to the provider: the stream pair and its h11 state."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, http: h11.Connection) -> None:
+        self.reader, self.writer, self.http = reader, writer, http
+
+    async def exchange(self, host: str, body: bytes) -> tuple[int, bytes]:
+        headers = [("Host", host), ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        self.writer.write(self.http.send(h11.Request(method="POST", target="/rerank", headers=headers))
+                          + self.http.send(h11.Data(data=body)) + self.http.send(h11.EndOfMessage()))
+        status, chunks = 0, []
+        while True:
+            event = self.http.next_event()
+            if event is h11.NEED_DATA:
+                data = await self.reader.read(65536)
+                if not data and status == 0:
+                    raise ConnectionResetError("the provider closed the connection")
+                self.http.receive_data(data)
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                return status, b"".join(chunks)
+
+    def reusable(self) -> bool:
+        if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
+            self.http.start_next_cycle()
+            return True
+        return False
 
 
 def _parse_ranking(payload: Any, candidates: list[str]) -> list[str]:

@@ -95,7 +95,7 @@ def test_config_from_env() -> None:
         81,
         0.5,
     )
-    with pytest.raises(ValueError, match="invalid gateway setting"):
+    with pytest.raises(ValueError, match="GATEWAY_PORT=.eighty. is not a valid int"):
         GatewayConfig.from_env({"GATEWAY_PORT": "eighty"})
 
 
