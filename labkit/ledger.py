@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sandbox.errors import InfrastructureError, InvalidInput, UnknownChoice
+from sandbox.faults.catalog import INCIDENT_CLASSES
 
 from .plan import MENTORSHIP_STRUCTURES
 
@@ -76,7 +77,7 @@ KINDS: dict[str, Kind] = {k.id: k for k in (
     Kind("escalation", ("source", "point", "escalate", "to", "severity", "rubric"), ("minutes", "notes"),
          "One escalation decision and the rubric it is scored against (escalate, to, severity,"
          " within_minutes)."),
-    Kind("triage", ("source", "hypothesis_class"), ("hypothesis", "notes"),
+    Kind("triage", ("source", "hypothesis_class"), ("hypothesis", "expected_class", "notes"),
          "The first hypothesis of a game-day or reviewed incident (source = incident id); it"
          " counts if stated before the incident's first mitigation."),
 )}
@@ -283,3 +284,16 @@ def current(entries: Iterable[Entry]) -> list[Entry]:
 def _entry(row: Any) -> Entry:
     return Entry(int(row.id), row.kind, row.trainee, _when(row.at, "at"), row.recorded_by,
                  _when(row.recorded_at, "recorded_at"), json.loads(row.data), row.supersedes, bool(row.void))
+
+
+def check_context(kind: str, trainee: str, data: dict[str, Any], roster: Iterable[str] | None = None,
+                  capabilities: Iterable[str] | None = None) -> None:
+    """Names that must exist elsewhere: the trainee on the cohort's roster, the capability in
+    the plan, incident classes in the fault catalog. Each unknown one names the valid ones."""
+    if roster is not None and trainee not in set(roster):
+        raise UnknownChoice("trainee", trainee, list(roster))
+    if capabilities is not None and data.get("capability") and data["capability"] not in set(capabilities):
+        raise UnknownChoice("capability", data["capability"], list(capabilities))
+    for name in ("incident_class", "hypothesis_class", "expected_class"):
+        if data.get(name) and data[name] not in INCIDENT_CLASSES:
+            raise UnknownChoice(name.replace("_", " "), data[name], INCIDENT_CLASSES)
