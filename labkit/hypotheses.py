@@ -6,7 +6,9 @@ An entry is one step of the triage frame with the time it was written::
      "incident_class": "config"}
 
 ``field`` is one of :data:`FRAME_FIELDS` (what changed, smallest reproducer, evidence,
-hypothesis, test); a hypothesis names an incident class of the fault catalog. The order of the
+hypothesis, test); a hypothesis names an incident class of the fault catalog. A log given the
+sandbox also stamps ``revision``, the sandbox's latest revision when the entry was written: a
+hypothesis written before the trainee changed anything carries a revision the lab made. The order of the
 entries is the order of the trainee's reasoning, which the report reads (triage accuracy: the
 first hypothesis, and whether it came before the first mitigation).
 
@@ -38,7 +40,8 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 DOM_CLASS = "labkit-hypothesis-log"
 
 
-def make_entry(field: str, text: str, incident_class: str = "", at: dt.datetime | None = None) -> dict[str, Any]:
+def make_entry(field: str, text: str, incident_class: str = "", at: dt.datetime | None = None,
+               revision: int | None = None) -> dict[str, Any]:
     """A validated entry stamped ``at`` (default: now, UTC)."""
     if field not in FRAME_FIELDS:
         raise UnknownChoice("triage frame field", field, FRAME_FIELDS)
@@ -50,6 +53,8 @@ def make_entry(field: str, text: str, incident_class: str = "", at: dt.datetime 
     entry = {"at": when.isoformat(), "field": field, "text": text.strip()}
     if field == "hypothesis":
         entry["incident_class"] = incident_class
+    if revision is not None:
+        entry["revision"] = int(revision)
     return entry
 
 

@@ -214,14 +214,17 @@ def write_runs(root: Path) -> None:
 def hypotheses_of(t: str) -> dict[str, list[dict[str, Any]]]:
     """lab -> the lab's hypothesis log entries (times on the lab's day)."""
     d4, d13 = week_end(4), week_end(13)
-    h = lambda day, minute, cls, field="hypothesis": {  # noqa: E731
+    h = lambda day, minute, cls, field="hypothesis", **kw: {  # noqa: E731
         "at": at(day, 9, minute).isoformat(), "field": field, "text": f"{field} {cls}",
-        **({"incident_class": cls} if field == "hypothesis" else {})}
-    lab04 = {"t04": [h(d4, 10, "x", "what-changed"), h(d4, 15, "provider"), h(d4, 25, "config")],
+        **({"incident_class": cls} if field == "hypothesis" else {}), **kw}
+    # lab 04's run: the lab makes revisions 1-3 (setup), the trainee's rollback is revision 4 at 09:30
+    lab04 = {"t04": [h(d4, 10, "x", "what-changed"), h(d4, 15, "provider", revision=3), h(d4, 25, "config")],
              "t08": [h(d4, 10, "x", "what-changed")],
-             "t10": [h(d4, 10, "x", "evidence"), h(d4, 40, "config")]}.get(t, [h(d4, 12, "x", "what-changed"),
-                                                                              h(d4, 20, "config")])
-    lab13 = [h(d13, 20, "rollout" if t == "t08" else "index")]
+             # t10's clock says 09:25, but the log stamped revision 4: written after the rollback
+             "t10": [h(d4, 10, "x", "evidence"), h(d4, 25, "config", revision=4)],
+             "t12": [h(d4, 12, "x", "what-changed"), h(d4, 20, "config")]}.get(t, [h(d4, 12, "x", "what-changed"),
+                                                                                  h(d4, 20, "config", revision=3)])
+    lab13 = [h(d13, 20, "rollout" if t == "t08" else "index")]  # before the trainee's fix at 09:30
     return {"lab04-incident-triage": lab04, "lab13-capstone": lab13}
 
 

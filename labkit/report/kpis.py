@@ -134,14 +134,25 @@ def _lab_triage(v: View) -> list[tuple[str, bool, str]]:
         if first is None:
             out.append((lab, False, "no hypothesis logged"))
             continue
-        mitigations = [c.created_at for c in v.changes(lab) if c.made_by == "trainee" and c.created_at]
-        at = dt.datetime.fromisoformat(first["at"]).timestamp()
-        if mitigations and at >= min(mitigations):
+        if _after_mitigation(first, v.changes(lab)):
             out.append((lab, False, "first hypothesis after the first mitigation"))
         else:
             right = first.get("incident_class") == marker.get("incident_class")
             out.append((lab, right, f"{first.get('incident_class')} vs {marker.get('incident_class')}"))
     return out
+
+
+def _after_mitigation(entry: dict[str, Any], changes: list[Change]) -> bool:
+    """Whether a hypothesis came after the trainee's first change of the lab's run: by the
+    revision it was written under when the log stamped one (it must be one the lab made before
+    the trainee's first change), else by time against the graded run's first trainee revision."""
+    first = next((c for c in changes if c.made_by == "trainee"), None)
+    if first is None:
+        return False
+    if entry.get("revision") is not None:
+        return int(entry["revision"]) >= first.revision
+    at = dt.datetime.fromisoformat(entry["at"]).timestamp()
+    return first.created_at is not None and at >= first.created_at
 
 
 def _gameday_triage(v: View) -> list[tuple[str, bool, str]]:

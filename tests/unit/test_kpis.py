@@ -27,7 +27,8 @@ KPIS = ("time-to-first-safe-change", "escalation-accuracy", "triage-accuracy", "
 # triage accuracy (lab 04 expects config, lab 13 index, w08 index, w12 provider):
 #   t04: lab 04's first hypothesis is provider (wrong), lab 13 right, w08 right, w12 capacity (wrong) -> 2/4;
 #   t08: no lab 04 hypothesis (miss), lab 13 rollout, w08 and w12 capacity -> 0/4;
-#   t10: lab 04's hypothesis at 09:40, after the rollback at 09:30 -> miss; the other three right -> 3/4;
+#   t10: lab 04's hypothesis was stamped with revision 4, the trainee's rollback (its clock said 09:25) -> a miss;
+#   the other three right -> 3/4 (t12's lab 04 entries carry no revision: 09:20 is before the 09:30 rollback);
 #   t12: lab 04 and w08 only (labs 1-9) -> 2/2; everybody else 4/4. Lab 01's triage-evidence-log and lab 06's
 #   triage-lineage-record carry no marker and do not count.
 # MTTD / MTTR: medians over w08, w10, w12 (w04 is the untimed tabletop):
