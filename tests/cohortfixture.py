@@ -413,6 +413,7 @@ def _write_triage(led: Ledger, t: str, last: int) -> None:
 
 def build_course(root: Path) -> Path:
     """Write the whole synthetic course into ``root``; returns it."""
+    root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
     write_sources(root)
     with pytest.MonkeyPatch.context() as mp:
