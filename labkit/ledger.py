@@ -82,6 +82,7 @@ KINDS: dict[str, Kind] = {k.id: k for k in (
          " counts if stated before the incident's first mitigation."),
 )}
 RUBRIC_FIELDS = ("escalate", "to", "severity", "within_minutes")
+BOOLEAN = {"yes": True, "true": True, "no": False, "false": False}
 
 
 @dataclass(frozen=True)
@@ -297,3 +298,24 @@ def check_context(kind: str, trainee: str, data: dict[str, Any], roster: Iterabl
     for name in ("incident_class", "hypothesis_class", "expected_class"):
         if data.get(name) and data[name] not in INCIDENT_CLASSES:
             raise UnknownChoice(name.replace("_", " "), data[name], INCIDENT_CLASSES)
+
+
+def parse_fields(pairs: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs as a dict (``a.b=c`` nests; yes/no become booleans for escalate)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"field {pair!r}: write NAME=VALUE, e.g. structure=shadowing")
+        parsed: Any = BOOLEAN.get(value.lower(), value) if name.split(".")[-1] == "escalate" else value
+        if name.split(".")[-1] in ("minutes", "within_minutes"):
+            try:
+                parsed = float(value)
+            except ValueError as e:
+                raise InvalidInput(f"field {name}: {value!r} is not a number of minutes") from e
+        target = out
+        *parents, leaf = name.split(".")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = parsed
+    return out

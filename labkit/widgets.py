@@ -35,7 +35,7 @@ from traitlets import Dict, List, Unicode
 
 from sandbox.faults.catalog import INCIDENT_CLASSES
 
-from . import gamedays
+from . import gamedays, ledger
 from .hypotheses import DOM_CLASS, FRAME_FIELDS, FRAME_LABELS, MIMETYPE, hypothesis_logs, make_entry, render_text
 
 
@@ -228,3 +228,48 @@ class GameDayClock(_TextFallback, W.VBox):
 
 def _m(minutes: float | None) -> str:
     return "-" if minutes is None else f"{minutes:.1f} min"
+
+
+# --- the mentor's evidence form -----------------------------------------------------------------
+
+
+class EvidenceForm(_TextFallback, W.VBox):
+    """Append one ledger entry (kind, trainee, fields as NAME=VALUE lines) - the widget face of
+    ``labkit evidence add``, for mentors in the instructor dashboard."""
+
+    def __init__(self, ledger_url: str, recorded_by: str, roster: list[str],
+                 capabilities: list[str] | None = None) -> None:
+        self.url, self.recorded_by, self.roster, self.capabilities = ledger_url, recorded_by, roster, capabilities
+        self.kind = W.Dropdown(options=sorted(ledger.KINDS), description="Kind")
+        self.trainee = W.Dropdown(options=roster, description="Trainee")
+        self.fields = W.Textarea(placeholder="one NAME=VALUE per line, e.g. structure=pairing",
+                                 layout=W.Layout(width="95%"))
+        self.button = W.Button(description="Record", button_style="primary")
+        self.message = W.HTML()
+        self.button.on_click(lambda _: self._record())
+        super().__init__([W.HBox([self.kind, self.trainee, self.button]), self.fields, self.message])
+        self.add_class("labkit-evidence-form")
+        self.last: ledger.Entry | None = None
+
+    def record(self, kind: str, trainee: str, fields: dict[str, Any]) -> ledger.Entry:
+        """Check and append one entry (bad input raises naming the missing field or valid names)."""
+        ledger.check_context(kind, trainee, fields, self.roster, self.capabilities)
+        with ledger.Ledger.open(self.url) as led:
+            self.last = led.add(kind, trainee, self.recorded_by, **fields)
+        self._refresh_display()
+        return self.last
+
+    def _record(self) -> None:
+        pairs = [line.strip() for line in self.fields.value.splitlines() if line.strip()]
+        try:
+            fields = ledger.parse_fields(pairs)
+            entry = self.record(self.kind.value, self.trainee.value, fields)
+        except ValueError as e:
+            self.message.value = f"<span style='color:#c0392b'>{html.escape(str(e))}</span>"
+            return
+        self.message.value = f"recorded entry {entry.id}"
+        self.fields.value = ""
+
+    def text(self) -> str:
+        last = f"; last entry {self.last.id} ({self.last.kind} of {self.last.trainee})" if self.last else ""
+        return f"evidence form for {len(self.roster)} trainees, recorded by {self.recorded_by}{last}"

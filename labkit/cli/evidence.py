@@ -24,7 +24,7 @@ from sandbox.errors import InvalidInput
 
 from .. import cohort as cohort_mod
 from ..course import Course
-from ..ledger import KINDS, Ledger, check_context, ledger_url
+from ..ledger import KINDS, Ledger, check_context, ledger_url, parse_fields
 from ..plan import load_plan
 from ..report.inputs import read_sources
 from .common import JSON, handled, print_json
@@ -34,28 +34,6 @@ evidence_app = typer.Typer(help="The evidence ledger: sessions, goals, feedback,
 console = Console()
 ROOT = typer.Option(None, "--root", "--course", envvar="LABKIT_COURSE_ROOT",
                     help="Course root (folder with nbgrader_config.py); default ./labs.")
-BOOLEAN = {"yes": True, "true": True, "no": False, "false": False}
-
-
-def parse_fields(pairs: list[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` pairs as a dict (``a.b=c`` nests; yes/no become booleans for escalate)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise InvalidInput(f"field {pair!r}: write NAME=VALUE, e.g. structure=shadowing")
-        parsed: Any = BOOLEAN.get(value.lower(), value) if name.split(".")[-1] == "escalate" else value
-        if name.split(".")[-1] in ("minutes", "within_minutes"):
-            try:
-                parsed = float(value)
-            except ValueError as e:
-                raise InvalidInput(f"field {name}: {value!r} is not a number of minutes") from e
-        target = out
-        *parents, leaf = name.split(".")
-        for p in parents:
-            target = target.setdefault(p, {})
-        target[leaf] = parsed
-    return out
 
 
 def rubric_for(course_root: Path, source: str, point: str) -> dict[str, Any] | None:
