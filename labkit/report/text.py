@@ -19,7 +19,9 @@ def dash(value: Any) -> str:
 def figure(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    return f"{value:.0%}" if unit == "ratio" else f"{value:g} {unit}"
+    if unit == "ratio":
+        return f"{value:.0%}"
+    return f"{value:g} per quarter" if unit == "per-quarter" else f"{value:g} {unit}"
 
 
 def target(k: KPIValue | dict[str, Any]) -> str:
