@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 JOBS ?= 3
 
-.PHONY: help setup docker images demo test test-unit test-docker test-k8s test-notebooks bench lab clean-sandboxes clean
+.PHONY: help setup docker chromium images demo test test-unit test-docker test-k8s test-notebooks bench lab clean-sandboxes clean
 
 help:
 	@echo "make demo   - set up, build, bring up a sandbox, run a scripted incident, print a scorecard"
@@ -29,6 +29,9 @@ setup: $(STAMP)
 docker:
 	@.ci/ensure-docker
 
+chromium:
+	@.ci/ensure-chromium
+
 images: setup docker
 	$(BIN)/labkit images build
 
@@ -39,7 +42,7 @@ demo: images
 # every test has its own sandbox). 2: the notebook proofs, which share one session of lab work
 # (grading and nbval runs, LABKIT_TEST_JOBS at a time). 3: the latency-judging tests alone, so
 # no other test's load skews (or fakes) an SLO verdict.
-test: images
+test: images chromium
 	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS)
 	$(BIN)/pytest -m "not latency" tests/notebooks $(PYTEST_ARGS)
 	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS)

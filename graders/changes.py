@@ -11,10 +11,20 @@ process (``LiveStateGrader``, after the notebook ran) reads them from live state
 * **How it went.** ``failed`` from the history; *rolled back* when a later rollback revision
   restored an older one (``kubectl rollout undo`` semantics: every change between the target
   and the undo is undone); *took traffic* when the revision became ready and served.
-* **Regressions.** recall@5 of each index involved, computed offline on the eval set by one job
-  on the sandbox's data volume (``python -m modelapi eval-index``). A trainee revision is a
-  regression when its index scores more than ``tolerance`` below the index that served when the
-  trainee's first change began; it was *caught* when it never took traffic.
+* **Regressions.** recall@5 of every index in the history, computed offline on the eval set by
+  one job on the sandbox's data volume (``python -m modelapi eval-index``). The *baseline* is the
+  best recall@5 among the revisions that took traffic before the trainee's first change (the
+  last known-good release; with no trainee change, among every revision that took traffic). Two
+  kinds of regression (more than ``tolerance`` below the baseline):
+
+  - one the trainee made: caught when it never took traffic;
+  - one the lab injected (labs 05, 06, 08: a lab revision that served): caught when the run
+    ends on a revision the trainee made (a rollback counts) whose index is within ``tolerance``
+    of the baseline.
+
+Each revision also keeps the grade id of the cell that made it (``cell``) and its creation time,
+so the report can apply the instructor source's ``labkit.kpi`` markers (an instructed attempt
+or a load test is not the trainee's change) and compare hypotheses with the first mitigation.
 
 Rollbacks are remediations, not changes: they are listed but left out of both KPIs. An SLO
 breach within an hour of a change (the plan's third failure kind) is not observable in a graded
@@ -51,6 +61,9 @@ class Change:
     took_traffic: bool = False
     rolled_back: bool = False
     recall: float | None = None
+    cell: str = ""
+    """grade id of the cell that was running when the revision was created ("" if none)."""
+    created_at: float | None = None
 
     @property
     def is_rollback(self) -> bool:
@@ -67,14 +80,15 @@ def _stamp(value: str | None) -> float | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def cell_windows(nb: NotebookNode) -> list[tuple[float, float, str]]:
-    """(start, end, who) of every executed code cell: ``trainee`` for solution cells."""
+def cell_windows(nb: NotebookNode) -> list[tuple[float, float, str, str]]:
+    """(start, end, who, grade id) of every executed code cell: ``trainee`` for solution cells."""
     out = []
     for cell in nb.cells:
         timing = cell.get("metadata", {}).get("execution", {})
         start, end = _stamp(timing.get("iopub.execute_input")), _stamp(timing.get("shell.execute_reply"))
         if cell.cell_type == "code" and start is not None and end is not None:
-            out.append((start, end, "trainee" if is_solution(cell) else "lab"))
+            gid = str(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", ""))
+            out.append((start, end, "trainee" if is_solution(cell) else "lab", gid))
     return out
 
 
@@ -83,9 +97,11 @@ def attribute(history: list[Any], nb: NotebookNode) -> list[Change]:
     windows = cell_windows(nb)
     changes = []
     for rev in sorted(history, key=lambda r: r.number):
-        who = next((w for start, end, w in windows if start <= rev.created_at <= end), "unknown")
+        who, cell = next(((w, g) for start, end, w, g in windows if start <= rev.created_at <= end),
+                         ("unknown", ""))
         changes.append(Change(rev.number, who, rev.state, rev.change_cause, rev.spec.index, rev.rollback_of,
-                              took_traffic=rev.ready_at is not None and rev.state in ("serving", "superseded")))
+                              took_traffic=rev.ready_at is not None and rev.state in ("serving", "superseded"),
+                              cell=cell, created_at=rev.created_at))
     for undo in (c for c in changes if c.is_rollback):
         for c in changes:
             if undo.rollback_of < c.revision < undo.revision and not c.is_rollback and c.state != "failed":
@@ -93,22 +109,27 @@ def attribute(history: list[Any], nb: NotebookNode) -> list[Change]:
     return changes
 
 
-def baseline_index(changes: list[Change]) -> str | None:
-    """The index serving when the trainee's first change began (None: no trainee change)."""
+def _before_trainee(changes: list[Change]) -> list[Change]:
     first = next((c.revision for c in changes if c.made_by == "trainee"), None)
-    if first is None:
+    return [c for c in changes if first is None or c.revision < first]
+
+
+def baseline_index(changes: list[Change]) -> str | None:
+    """The index of the known-good release: the best recall@5 among the revisions that took
+    traffic before the trainee's first change (the last one that served, before recall is known)."""
+    served = [c for c in _before_trainee(changes) if c.took_traffic]
+    if not served:
         return None
-    served = [c for c in changes if c.revision < first and c.took_traffic]
-    return served[-1].index if served else None
+    scored = [c for c in served if c.recall is not None]
+    return max(scored, key=lambda c: c.recall).index if scored else served[-1].index
 
 
 def measure_recall(sb: Any, changes: list[Change]) -> None:
-    """Fill ``recall`` of the baseline and of every trainee change, with one job."""
-    wanted = {c.index for c in changes if c.made_by == "trainee" and not c.is_rollback}
-    base = baseline_index(changes)
-    if not wanted or base is None:
+    """Fill ``recall`` of every index in the history, with one job (none without a trainee change
+    and without a served revision)."""
+    wanted = {c.index for c in changes}
+    if not any(c.made_by == "trainee" for c in changes) or baseline_index(changes) is None:
         return
-    wanted.add(base)
     out = sb.run_job(["python", "-m", "modelapi", "eval-index", "--k", str(RECALL_K), *sorted(wanted)],
                      "evaluating the indexes of the trainee's changes")
     recalls = json.loads(out.strip().splitlines()[-1])
@@ -121,8 +142,15 @@ def summary(changes: list[Change], tolerance: float = TOLERANCE) -> dict[str, An
     mine = [c for c in changes if c.made_by == "trainee" and not c.is_rollback]
     base = baseline_index(changes)
     base_recall = next((c.recall for c in changes if c.index == base and c.recall is not None), None)
-    regressions = [c for c in mine if c.recall is not None and base_recall is not None
-                   and c.recall < base_recall - tolerance]
+
+    def regressed(c: Change) -> bool:
+        return c.recall is not None and base_recall is not None and c.recall < base_recall - tolerance
+
+    regressions = [c for c in mine if regressed(c)]
+    injected = [c for c in changes if c.made_by == "lab" and c.took_traffic and regressed(c)]
+    final = next((c for c in reversed(changes) if c.state == "serving"), None)
+    recovered = (final is not None and final.made_by == "trainee" and final.recall is not None
+                 and not regressed(final))
     return {
         "changes": len(mine),
         "failed": sum(c.failed for c in mine),
@@ -130,8 +158,17 @@ def summary(changes: list[Change], tolerance: float = TOLERANCE) -> dict[str, An
         "baseline_recall": base_recall,
         "regressions": len(regressions),
         "regressions_caught": sum(not c.took_traffic for c in regressions),
+        "injected_regressions": len(injected),
+        "injected_caught": len(injected) if recovered else 0,
         "revisions": [asdict(c) for c in changes],
     }
+
+
+def from_record(record: dict[str, Any]) -> list[Change]:
+    """The revisions of a ``changes`` record as :class:`Change` objects (older records lack
+    ``cell`` and ``created_at``; they default)."""
+    fields = set(Change.__dataclass_fields__)
+    return [Change(**{k: v for k, v in r.items() if k in fields}) for r in record.get("revisions", [])]
 
 
 def record_for(sb: Any, nb: NotebookNode) -> dict[str, Any]:

@@ -37,6 +37,8 @@ from rich.text import Text
 
 from sandbox.errors import InvalidInput, UnknownChoice
 
+from .plan_evidence import Requirement, check_requirements, requirements
+
 __all__ = [
     "CATEGORIES", "MENTORSHIP_STRUCTURES", "PLAN_PATH", "REQUIRED_CAPABILITIES", "REQUIRED_KPIS",
     "SCHEMA_PATH", "Capability", "CapabilityTarget", "ExitCriterion", "GameDays", "Guardrails",
@@ -58,7 +60,8 @@ REQUIRED_CAPABILITIES = (
 )
 #: KPIs that ``labkit report`` computes; the plan must define each of them.
 REQUIRED_KPIS = ("time-to-first-safe-change", "escalation-accuracy", "triage-accuracy", "mttd", "mttr",
-                 "recall-regressions-caught", "change-failure-rate")
+                 "recall-regressions-caught", "change-failure-rate", "runbook-contribution-rate",
+                 "repeat-fix-reduction", "shadow-to-own-ratio")
 WEEK_COUNT = 13
 
 
@@ -97,6 +100,8 @@ class Level:
     level: int
     descriptor: str
     evidence: str
+    requires: tuple[Requirement, ...] = ()
+    """Ledger evidence (and KPIs) levels 3-4 need beyond lab points (``labkit.plan_evidence``)."""
 
 
 @dataclass(frozen=True)
@@ -409,7 +414,8 @@ def _build(d: dict[str, Any]) -> Plan:
                                     for m in d["mentorship_structures"]),
         capabilities=tuple(
             Capability(c["id"], c["name"], c["category"], c["description"],
-                       {int(k): Level(int(k), **v) for k, v in sorted(c["levels"].items())})
+                       {int(k): Level(int(k), v["descriptor"], v["evidence"], requirements(v.get("requires")))
+                        for k, v in sorted(c["levels"].items())})
             for c in d["capabilities"]),
         kpis=tuple(KPI(**{**k, "sources": tuple(k["sources"])}) for k in d["kpis"]),
         phases=tuple(
@@ -441,7 +447,8 @@ def cross_check(plan: Plan) -> list[Problem]:
         _check_ids, _check_phases, _check_weeks, _check_week_capabilities, _check_exit_criteria,
         _check_kpis, _check_mentorship, _check_runbooks, _check_game_days,
     )
-    return [problem for check in checks for problem in check(plan)]
+    found = [problem for check in checks for problem in check(plan)]
+    return found + [Problem(path, message) for path, message in check_requirements(plan)]
 
 
 def _valid(ids: Any) -> str:

@@ -8,26 +8,25 @@ infrastructure).
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from sandbox.errors import InvalidInput
 from sandbox.images import build_images
 from sandbox.settings import Settings
 
-from ..course import Course
 from ..demo import run_demo
-from ..report import build_report
 from .cluster import cluster_app
+from .cohort import cohort_app
 from .common import JSON, handled, print_json, sandbox_from_env
 from .course import course_app
+from .evidence import evidence_app
 from .fault import fault_app
 from .gameday import gameday_app
 from .plan import plan
+from .report import report
 
 app = typer.Typer(help="Lab kit for running an AI-driven hosting stack.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -44,6 +43,9 @@ app.add_typer(gameday_app, name="gameday")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(course_app, name="course")
 app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities, KPIs.")(plan)
+app.command("report")(report)
+app.add_typer(cohort_app, name="cohort")
+app.add_typer(evidence_app, name="evidence")
 
 console = Console()
 _sandbox = sandbox_from_env
@@ -213,18 +215,3 @@ def demo() -> None:
 def main() -> None:  # pragma: no cover - console script
     app()
 
-
-@app.command("report")
-@handled
-def report(
-    root: Optional[Path] = typer.Option(None, "--root", "--course", envvar="LABKIT_COURSE_ROOT",
-                                        help="Course root (folder with nbgrader_config.py); default ./labs."),
-    as_json: bool = JSON,
-) -> None:
-    """Skills matrix (1-4 per capability) and KPIs per trainee, read off the gradebook."""
-    course = Course.locate(root)
-    db_url = course.db_url
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
-        raise InvalidInput(f"no gradebook in {course.root}; grade a lab first (`labkit course grade LAB`)")
-    result = build_report(course.root, db_url=db_url)
-    print(result.to_json() if as_json else result.to_markdown())

@@ -8,7 +8,6 @@ import json
 import nbformat
 
 from graders import changes
-from labkit.report import change_kpis
 from sandbox.api import DeploySpec, Revision
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC).timestamp()
@@ -77,7 +76,7 @@ def test_summary_counts_changes_failures_and_regressions():
     # 0.91 is within the 0.02 tolerance of 0.922: not a regression
 
 
-def test_no_trainee_change_means_no_job_and_no_kpi_data():
+def test_no_trainee_change_means_no_job():
     class NoJobs:
         def run_job(self, cmd, what):
             raise AssertionError("no job expected")
@@ -85,19 +84,52 @@ def test_no_trainee_change_means_no_job_and_no_kpi_data():
     revs = changes.attribute(HISTORY[:1], NB)
     changes.measure_recall(NoJobs(), revs)
     assert changes.summary(revs)["changes"] == 0
-    assert change_kpis([]) == ((None, "0 of 0 rollouts in labs 05-13 failed or rolled back"),
-                               (None, "0 of 0 recall@5 regressions never took traffic"))
 
 
-def test_report_kpis_count_labs_from_05_for_cfr_and_every_lab_for_regressions():
-    runs = [
-        {"assignment": "lab03-index-refresh", "changes": 2, "failed": 2, "regressions": 1, "regressions_caught": 1},
-        {"assignment": "lab05-bad-model-rollout", "changes": 3, "failed": 1, "regressions": 1,
-         "regressions_caught": 0},
-        {"assignment": "lab06-stale-index-lineage", "changes": 1, "failed": 0, "regressions": 0,
-         "regressions_caught": 0},
-        {"assignment": "lab07-drift-alerting", "error": "could not read the history"},
-    ]
-    (cfr, cfr_note), (caught, caught_note) = change_kpis(runs)
-    assert (cfr, caught) == (0.25, 0.5)
-    assert cfr_note.startswith("1 of 4 rollouts") and caught_note.startswith("1 of 2 ")
+def test_revisions_keep_their_cell_and_creation_time():
+    by = {c.revision: c for c in changes.attribute(HISTORY, NB)}
+    assert (by[1].cell, by[2].cell, by[7].cell) == ("s0", "t20", "")
+    assert by[3].created_at == T0 + 30
+
+
+def _lab05(trainee_undo: bool) -> list[Revision]:
+    """Lab 05: the lab serves the good release, then the stale bundle; the trainee may roll back."""
+    revs = [_rev(1, 2, "superseded"), _rev(2, 5, "serving" if not trainee_undo else "superseded",
+                                          index="2026-10-01-v1")]
+    if trainee_undo:
+        revs.append(_rev(3, 40, "serving", rollback_of=1))
+    return revs
+
+
+class _Recalls:
+    def run_job(self, cmd, what):
+        recall = {"2026-11-01-v1": 0.922, "2026-10-01-v1": 0.727}
+        return json.dumps({name: {"recall": recall[name]} for name in cmd[6:]}) + "\n"
+
+
+def test_a_regression_the_lab_injects_is_caught_when_the_trainee_takes_it_out_of_traffic():
+    revs = changes.attribute(_lab05(trainee_undo=True), NB)
+    changes.measure_recall(_Recalls(), revs)
+    s = changes.summary(revs)
+    assert (s["baseline_index"], s["baseline_recall"]) == ("2026-11-01-v1", 0.922)  # the best that served
+    assert (s["injected_regressions"], s["injected_caught"]) == (1, 1)
+    assert (s["regressions"], s["changes"]) == (0, 0)  # the undo is a remediation, not a change
+
+
+def test_an_injected_regression_left_serving_is_not_caught():
+    revs = changes.attribute(_lab05(trainee_undo=False) + [_rev(3, 25, "superseded", index="2026-11-01-v1-r",
+                                                                ready=False)], NB)
+    changes.measure_recall(type("S", (), {"run_job": lambda self, cmd, what: json.dumps(
+        {n: {"recall": {"2026-11-01-v1": 0.922, "2026-10-01-v1": 0.727, "2026-11-01-v1-r": 0.92}[n]}
+         for n in cmd[6:]})})(), revs)
+    s = changes.summary(revs)
+    assert (s["injected_regressions"], s["injected_caught"]) == (1, 0)
+
+
+def test_records_round_trip_into_changes():
+    revs = changes.attribute(HISTORY, NB)
+    back = changes.from_record({"revisions": changes.summary(revs)["revisions"]})
+    assert back == revs
+    old = changes.from_record({"revisions": [{"revision": 1, "made_by": "lab", "state": "serving", "cause": "",
+                                              "index": "i"}]})
+    assert old[0].cell == "" and old[0].created_at is None
