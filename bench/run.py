@@ -21,7 +21,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox import engine, labels  # noqa: E402
+from sandbox import labels  # noqa: E402
+from sandbox._docker import engine  # noqa: E402
 from sandbox.client import ServiceClient, load_queries  # noqa: E402
 from sandbox._docker.backend import DockerSandbox  # noqa: E402
 from sandbox.settings import Settings  # noqa: E402

@@ -45,6 +45,20 @@ c.Execute.timeout = int(os.environ.get("LABKIT_EXECUTE_TIMEOUT_S", "180"))
 c.Execute.startup_timeout = 120
 c.Execute.interrupt_on_timeout = True
 
+# --- the grading box ------------------------------------------------------------------------
+# Each submission's kernel runs in a container of its own with no network (graders.box): the
+# kernelspec "labkit-box" names the BoxProvisioner, and kernels talk ZeroMQ over unix sockets.
+# LABKIT_BOX=0 runs kernels on this machine instead (only for measuring what the box costs).
+if os.environ.get("LABKIT_BOX", "1") != "0":
+    import importlib.util
+
+    _graders = importlib.util.find_spec("graders")
+    if _graders is not None and _graders.origin:
+        _kernels = Path(_graders.origin).parent / "box"
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(_kernels), os.environ.get("JUPYTER_PATH")]))
+        c.Execute.kernel_name = "labkit-box"
+        c.KernelManager.transport = "ipc"
+
 # --- autograding: nbgrader's default pipeline with live-state grading around Execute -----
 # The classes are named by string so this file loads even when ``graders`` is broken; only
 # ``nbgrader autograde`` imports them. ForeignSnapshot records the Docker objects the kit did

@@ -21,6 +21,7 @@ from .errors import (
 )
 from .settings import Settings
 from ._docker.backend import DockerSandbox
+from .control import RemoteSandbox, control_transport
 
 __all__ = [
     "connect",
@@ -47,7 +48,12 @@ def make_sandbox(settings: Settings | None = None, **overrides: Any) -> Sandbox:
     return DockerSandbox(settings)
 
 
-def connect(settings: Settings | None = None, *, up: bool = True, **overrides: Any) -> Sandbox:
-    """The trainee's sandbox (named by ``LABKIT_SANDBOX_ID``), brought up if ``up``."""
-    sandbox = make_sandbox(settings, **overrides)
+def connect(settings: Settings | None = None, *, up: bool = True, **overrides: Any) -> Sandbox | RemoteSandbox:
+    """The trainee's sandbox (named by ``LABKIT_SANDBOX_ID``), brought up if ``up``.
+
+    In a grading box (``LABKIT_CONTROL_SOCKET`` set) it is reached through the box's control
+    endpoint (``sandbox.control``), which authorises every operation; elsewhere directly.
+    """
+    settings = settings or Settings.from_env(**overrides)
+    sandbox = RemoteSandbox(settings) if control_transport() is not None else make_sandbox(settings)
     return sandbox.up() if up else sandbox

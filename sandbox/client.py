@@ -26,12 +26,18 @@ _SHARED_LOCK = threading.Lock()
 def shared_http() -> httpx.Client:
     """One process-wide HTTP client (thread-safe). Building a client loads a TLS context,
     which costs tens of milliseconds of CPU: far more than a search. Keep-alive is off, so
-    every request still opens its own connection (and can reach another revision)."""
+    every request still opens its own connection (and can reach another revision). In a
+    grading box every request goes over the box's control socket instead (its only way out)."""
     global _SHARED
     with _SHARED_LOCK:
         if _SHARED is None:
-            _SHARED = httpx.Client(trust_env=False, limits=httpx.Limits(max_keepalive_connections=0),
-                                   headers={"Connection": "close"})
+            from .control.client import control_transport  # the box's transport, if this is one
+
+            boxed = control_transport()
+            transport, auth = boxed if boxed is not None else (None, {})
+            _SHARED = httpx.Client(trust_env=False, transport=transport,
+                                   limits=httpx.Limits(max_keepalive_connections=0),
+                                   headers={"Connection": "close", **auth})
         return _SHARED
 
 

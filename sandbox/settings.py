@@ -54,6 +54,13 @@ class ImageSettings:
     registry: str = ""
     """Registry prefix for cohort clusters (``registry.example.edu/labkit``); empty = local."""
 
+    box_repository: str = "labkit/box"
+    """Repository of the grading box image (a submission's kernel, no network)."""
+
+    @property
+    def box(self) -> str:
+        return f"{self.box_repository}:{self.tag}"
+
     @property
     def default(self) -> str:
         return f"{self.repository}:{self.tag}"

@@ -15,6 +15,8 @@ from dataclasses import asdict
 from typing import Any
 
 from ..api import Sandbox
+from ..control.client import RemoteSandbox
+from ..control.policy import Refused
 from ..errors import InfrastructureError, NoRevisionDeployed
 from ..observe import Observation, broken, observe
 from .actions import ACTIONS, remove_artifacts
@@ -27,6 +29,8 @@ __all__ = ["load_catalog", "inject", "heal", "active_faults", "probe_steady_stat
 def inject(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str, Any]:
     """Inject a fault; injecting one that is already active changes nothing."""
     fault = (catalog or load_catalog()).get(fault_id)
+    if isinstance(sb, RemoteSandbox):  # a lab's setup cell in a grading box: the endpoint injects
+        return sb.inject(fault.id)
     if fault_id in sb._fault_records():
         return {"fault": fault_id, "injected": False, "reason": "already active"}
     st = sb.status()
@@ -47,6 +51,8 @@ def inject(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[s
 def heal(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str, Any]:
     """Restore the pre-fault state exactly (spec, provider, data artifacts); idempotent."""
     fault = (catalog or load_catalog()).get(fault_id)
+    if isinstance(sb, RemoteSandbox):
+        raise Refused("heal", "healing a lab's fault is the instructor's; repair the sandbox the way the lab asks")
     record = sb._fault_records().get(fault_id)
     if record is None:
         return {"fault": fault_id, "healed": False, "reason": "not active"}
@@ -58,6 +64,8 @@ def heal(sb: Sandbox, fault_id: str, catalog: Catalog | None = None) -> dict[str
 
 def active_faults(sb: Sandbox) -> dict[str, dict[str, Any]]:
     """Faults injected and not healed, with their records."""
+    if isinstance(sb, RemoteSandbox):
+        raise Refused("faults", "which faults a lab injected is not observable in production; read the signals")
     return sb._fault_records()
 
 

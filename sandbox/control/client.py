@@ -1,0 +1,158 @@
+"""``RemoteSandbox``: the sandbox as a graded kernel sees it, through its control endpoint.
+
+Inside a grading box ``connect()`` returns one of these (``LABKIT_CONTROL_SOCKET`` and
+``LABKIT_CONTROL_TOKEN`` are set by the box). It offers the public surface a lab uses - deploy,
+rollback, history, status, logs, indexes, jobs, search, evaluate, canary endpoints - each one
+a request the endpoint authorises, performs on the real sandbox and audits. It has no engine
+client, no fault records and no primitives: what the endpoint refuses (healing, listing faults,
+tearing down) raises ``Refused`` with the reason. HTTP to the service goes through the
+endpoint's proxy, so ``ServiceClient`` works unchanged on the URLs it hands out.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from ..client import EvalReport, Readiness, ServiceClient
+from ..errors import InfrastructureError, NoRevisionDeployed
+from ..records import Revision, SandboxStatus
+from ..settings import Settings
+from .wire import error_from_wire, revision_from_wire, status_from_wire
+
+HOST = "http://labkit-control"
+SOCKET_ENV, TOKEN_ENV = "LABKIT_CONTROL_SOCKET", "LABKIT_CONTROL_TOKEN"
+
+
+def control_transport() -> tuple[httpx.HTTPTransport, dict[str, str]] | None:
+    """The unix-socket transport and auth header of the box's endpoint, if this is a box."""
+    socket = os.environ.get(SOCKET_ENV, "")
+    if not socket:
+        return None
+    return httpx.HTTPTransport(uds=socket), {"Authorization": f"Bearer {os.environ.get(TOKEN_ENV, '')}"}
+
+
+class RemoteSandbox:
+    """A sandbox reached through its control endpoint (see the module doc)."""
+
+    backend = "remote"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        found = control_transport()
+        if found is None:
+            raise InfrastructureError(f"{SOCKET_ENV} is not set: this process is not in a grading box")
+        transport, headers = found
+        self._http = httpx.Client(transport=transport, base_url=HOST, headers=headers, timeout=None)
+
+    @property
+    def id(self) -> str:
+        return self.settings.sandbox_id
+
+    def _call(self, op: str, **args: Any) -> Any:
+        try:
+            answer = self._http.post(f"/v1/call/{op}", json=args)
+        except httpx.HTTPError as e:
+            raise InfrastructureError(f"the control endpoint did not answer {op}: {e!r}",
+                                      fix="the grading run is over or the grader stopped") from e
+        body = answer.json() if answer.content else {}
+        if answer.status_code >= 400:
+            raise error_from_wire(body if isinstance(body, dict) else {})
+        return body.get("result")
+
+    # --- the public surface a lab uses ----------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        return f"{HOST}/v1/proxy/front/-"
+
+    @property
+    def client(self) -> ServiceClient:
+        return ServiceClient(self.endpoint)
+
+    def up(self) -> RemoteSandbox:
+        self._call("up")
+        return self
+
+    def down(self) -> list[str]:
+        return self._call("down")
+
+    def reset(self) -> None:
+        self._call("reset")
+
+    def status(self) -> SandboxStatus:
+        return status_from_wire(self._call("status"))
+
+    def history(self) -> list[Revision]:
+        return [revision_from_wire(r) for r in self._call("history")]
+
+    def current(self) -> Revision:
+        live = [r for r in self.history() if r.state == "serving"]
+        if not live:
+            raise NoRevisionDeployed(self.id)
+        return live[-1]
+
+    def deploy(self, model: str | None = None, index: str | None = None, image: str | None = None,
+               replicas: int | None = None, *, change_cause: str = "", wait: bool = True,
+               **config: Any) -> Revision:
+        asked = {"model": model, "index": index, "image": image, "replicas": replicas}
+        args = {k: v for k, v in asked.items() if v is not None} | {"change_cause": change_cause, "wait": wait}
+        return revision_from_wire(self._call("deploy", **args, **config))
+
+    def rollback(self, to_revision: int | None = None) -> Revision:
+        return revision_from_wire(self._call("rollback", to_revision=to_revision))
+
+    def wait_for_rollout(self) -> Revision:
+        return revision_from_wire(self._call("wait_for_rollout"))
+
+    def revision_endpoints(self, revision: int) -> list[str]:
+        count = self._call("revision_endpoints", revision=revision)["replicas"]
+        return [f"{HOST}/v1/proxy/r{revision}/{i}/-" for i in range(count)]
+
+    def logs(self, revision: int | None = None, tail: int = 200) -> str:
+        return self._call("logs", revision=revision, tail=tail)["text"]
+
+    def indexes(self) -> list[dict[str, Any]]:
+        return self._call("indexes")
+
+    def snapshots(self) -> list[str]:
+        return self._call("snapshots")
+
+    def build_index(self, model: str, corpus: str, name: str | None = None) -> dict[str, Any]:
+        return self._call("build_index", model=model, corpus=corpus, name=name)
+
+    def run_job(self, cmd: list[str], what: str) -> str:
+        return self._call("run_job", cmd=list(cmd), what=what)["stdout"]
+
+    def inject(self, fault_id: str) -> dict[str, Any]:
+        """A lab's own fault injection (its locked setup cell), performed by the endpoint."""
+        return self._call("inject", fault=fault_id)
+
+    def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
+        """Tell the kit's clock a game-day event (``detected``, ``mitigated``); stamped there."""
+        return self._call("event", event=event, signal=signal, note=note)
+
+    def search(self, text: str, k: int | None = None) -> dict[str, Any]:
+        return self.client.search(text, k)
+
+    def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        return self.client.metrics()
+
+    def version(self) -> dict[str, Any]:
+        return self.client.version()
+
+    def readiness(self) -> Readiness:
+        return self.client.readiness()
+
+    def evaluate(self, k: int = 5) -> EvalReport:
+        return self.client.evaluate(k)
+
+    def __enter__(self) -> RemoteSandbox:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        """The grader tears the sandbox down after it has read it; the box never does."""
+
+    def __repr__(self) -> str:
+        return f"<RemoteSandbox id={self.id!r} via {os.environ.get(SOCKET_ENV)}>"
