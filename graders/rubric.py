@@ -100,8 +100,11 @@ def numbers(text: str) -> list[str]:
 
 
 def is_filler(text: str, min_words: int = 4) -> bool:
-    """Nothing concrete: under ``min_words`` content words, and no number or command."""
-    return len(content_words(text)) < min_words and not numbers(text) and not _CODE.search(text or "")
+    """Nothing concrete: under ``min_words`` content words, and no number or command
+    (a code span holding only filler, such as `TBD`, is no command)."""
+    text = re.sub(r"`([^`]*)`", lambda m: m.group(0) if (content_words(m.group(1)) or numbers(m.group(1))
+                                                         or re.search(r"[./_=()]", m.group(1))) else " ", text or "")
+    return len(content_words(text)) < min_words and not numbers(text) and not _CODE.search(text)
 
 
 def has_code(text: str) -> bool:
