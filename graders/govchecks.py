@@ -174,14 +174,14 @@ def corpus_runbook(sb: Any, text: str = "", alert: str = "", rank: int = 3, inci
     """A runbook for the corpus: six sections with evidence, retrieved at ``rank`` or better.
 
     Half the credit is ``runbook_sections``; half is retrieval: full at ``rank`` or better,
-    half at up to twice that, nothing beyond.
+    half at up to twice that, nothing beyond (and nothing for text without a single section).
     """
     if not alert:
         raise ValueError("corpus_runbook needs the incident's alert text (args: alert=...)")
     sections = runbook_sections(sb, text=text)
     expected = f"six sections with evidence, and rank <= {rank} for {alert[:60]!r}"
-    if not (text or "").strip():
-        return failed("corpus_runbook", "no runbook", expected, sections.hint)
+    if sections.points <= 0:  # no section with content: nothing a retrieval rank could be earned for
+        return failed("corpus_runbook", f"no runbook ({sections.observed})", expected, sections.hint)
     found, model = retrieval_rank(sb, text, alert, incident_class)
     retrieval = 1.0 if found is not None and found <= rank else 0.5 if found is not None and found <= 2 * rank else 0.0
     share = (sections.points / sections.max_points + retrieval) / 2
