@@ -52,6 +52,8 @@ FILLER_PHRASES = (
     r"your answer here", r"write (it|this) (here|later)",
 )
 _FILLER = re.compile(r"(?<![\w-])(" + "|".join(FILLER_PHRASES) + r")(?![\w-])", re.IGNORECASE)
+#: A template's placeholder (``<the decision>``, ``<minutes from the log>``) is filler too.
+_PLACEHOLDER = re.compile(r"<[^<>\n]{1,80}>")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 _NUMBER = re.compile(
     r"(?<![\w.@/-])[$\u20ac\u00a3]?\d+(?:[.,]\d+)*(?:\s?(?:%|ms|s|sec|min|h|d|x|k)\b)?", re.IGNORECASE)
@@ -89,21 +91,22 @@ WHEN = re.compile(
 
 
 def content_words(text: str) -> list[str]:
-    """Words of three letters or more, minus stop words and filler phrases."""
-    stripped = _FILLER.sub(" ", text or "")
+    """Words of three letters or more, minus stop words, filler phrases and placeholders."""
+    stripped = _FILLER.sub(" ", _PLACEHOLDER.sub(" ", text or ""))
     return [w for w in _WORD.findall(stripped) if w.lower() not in STOP_WORDS]
 
 
 def numbers(text: str) -> list[str]:
-    """Quantities in ``text`` (list enumerators and ids such as ``CHG-1234`` do not count)."""
-    return _NUMBER.findall(_ENUMERATOR.sub(" ", text or ""))
+    """Quantities in ``text`` (list enumerators, placeholders and ids such as ``CHG-1234`` do not count)."""
+    return _NUMBER.findall(_ENUMERATOR.sub(" ", _PLACEHOLDER.sub(" ", text or "")))
 
 
 def is_filler(text: str, min_words: int = 4) -> bool:
     """Nothing concrete: under ``min_words`` content words, and no number or command
     (a code span holding only filler, such as `TBD`, is no command)."""
     text = re.sub(r"`([^`]*)`", lambda m: m.group(0) if (content_words(m.group(1)) or numbers(m.group(1))
-                                                         or re.search(r"[./_=()]", m.group(1))) else " ", text or "")
+                                                         or re.search(r"[./_=()]", m.group(1))) else " ",
+                  _PLACEHOLDER.sub(" ", text or ""))
     return len(content_words(text)) < min_words and not numbers(text) and not _CODE.search(text)
 
 
