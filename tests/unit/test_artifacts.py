@@ -10,16 +10,14 @@ from __future__ import annotations
 import json
 
 import nbformat
-import numpy as np
 import pytest
+from offline_index import OfflineIndex
 from traitlets.config import Config
 
 import graders
 from graders import evidence as ev
 from graders import rubric
 from graders.preprocessor import LiveStateGrader, declaration_problems
-from sandbox.modelapi.corpus import load_snapshot
-from sandbox.modelapi.embedding import get_model
 
 ARTIFACTS = {
     "design_review": ("Problem", "Alternatives", "Failure modes", "Reversibility", "Operational cost",
@@ -190,26 +188,6 @@ def test_classification_holds_queries_to_the_stricter_bar():
     assert "personal data: yes" in r.observed and "retention at most 90 days" in r.observed
     no_table = graders.check("data_classification", text="## Corpus\nInternal, kept 13 months.")
     assert no_table.points == 0 and "markdown table" in no_table.hint
-
-
-class OfflineIndex:
-    """The model API's vector search over a corpus snapshot, in process (no sandbox)."""
-
-    def __init__(self, snapshot: str = "2026-11-01", model: str = "v1"):
-        from sandbox.modelapi import __file__ as pkg
-
-        path = f"{pkg.rsplit('/', 1)[0]}/data/corpus/{snapshot}.jsonl"
-        self.docs, self.model = load_snapshot(path), get_model(model)
-        self.vectors = self.model.embed([d.text() for d in self.docs])
-
-    def version(self):
-        return {"model": self.model.version}
-
-    def search(self, text, k=5):
-        scores = self.vectors @ self.model.embed([text])[0]
-        order = np.argsort(-scores, kind="stable")[:k]
-        return {"results": [{"id": self.docs[i].id, "title": self.docs[i].title, "score": float(scores[i])}
-                            for i in order]}
 
 
 RUNBOOK = """\
