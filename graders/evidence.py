@@ -55,12 +55,17 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 def trainee_evidence(course_root: str | Path | None, student: str) -> dict[str, Any]:
-    """The student's game-day events and live-check records from the course's ``reports/``."""
+    """The student's game-day events (their own, and those of scenarios that list them in the
+    ``team`` of the injection) and live-check records, from the course's ``reports/``."""
     if course_root is None:
         return empty(student)
     reports = Path(course_root) / "reports"
+    events = _lines(reports / GAMEDAYS)
+    on_team = {(e.get("trainee"), e.get("incident")) for e in events
+               if e.get("event") == "injected" and student in (e.get("team") or [])}
     return {"student": student, "course_root": str(course_root),
-            "gamedays": [e for e in _lines(reports / GAMEDAYS) if e.get("trainee") == student],
+            "gamedays": [e for e in events if e.get("trainee") == student
+                         or (e.get("trainee"), e.get("incident")) in on_team],
             "live_checks": [r for r in _lines(reports / LIVE_CHECKS) if r.get("student") == student]}
 
 
