@@ -20,15 +20,20 @@ A grade cell declares its check in the source notebook's cell metadata::
                   "points": 2, "schema_version": 3},
      "labkit": {"check": "serving", "args": {"model": "v1"}, "capability": "model-rollback"}}
 
-Markdown runbook cells (``nbgrader.solution`` and ``grade`` true, ``labkit.check`` =
-``runbook_sections``) stay manually graded: the suggested score goes into the cell's
-``labkit.suggested`` metadata and, with ``LiveSuggestions`` after ``SaveAutoGrades``, into the
-gradebook's automatic comment the instructor sees in formgrader.
+Markdown answer cells (``nbgrader.solution`` and ``grade`` true) whose ``labkit.check`` is a
+check of written text (``runbook_sections``, ``design_review``, ``adr_parts`` ... - any check
+with a ``text`` argument) stay manually graded: the check runs on the cell's text, the
+suggested score goes into the cell's ``labkit.suggested`` metadata and, with
+``LiveSuggestions`` after ``SaveAutoGrades``, into the gradebook's automatic comment the
+instructor sees in formgrader. A check with an ``evidence`` argument gets the graded student's
+own records from the course root (``graders.evidence.trainee_evidence``: game-day events and
+earlier live-check results), never anything the kernel wrote.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -58,9 +63,13 @@ from sandbox.settings import Settings
 from .changes import CHANGES_FILE, record_for
 from .checks import CHECKS, check
 from .datachecks import foreign_snapshot
+from .evidence import trainee_evidence
 from .result import CheckResult
 
 RESOURCE_KEY = "labkit"
+#: Check arguments the grader supplies (placeholders for the declaration check): the foreign
+#: objects' baseline, a markdown cell's own text, the graded student's recorded evidence.
+SUPPLIED: dict[str, Any] = {"baseline": {}, "text": "", "evidence": {}}
 
 
 def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
@@ -76,17 +85,13 @@ def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-#: Arguments the grader supplies itself, never the declaration.
-SUPPLIED = ("baseline", "text")
-
-
 def declaration_problems(declared: dict[str, dict[str, Any]],
                          capabilities: set[str] | None = None) -> list[Problem]:
     """Every problem of a source notebook's declarations, checked before anything runs."""
     problems = []
     for grade_id, decl in declared.items():
         path = f"cell {grade_id}.labkit"
-        problems += CHECKS.problems(decl["check"], decl.get("args") or {}, f"{path}.check", bound=SUPPLIED)
+        problems += CHECKS.problems(decl["check"], decl.get("args") or {}, f"{path}.check", bound=tuple(SUPPLIED))
         cap = decl.get("capability")
         if capabilities is not None and cap and cap not in capabilities:
             problems.append(Problem(f"{path}.capability",
@@ -169,7 +174,7 @@ class LiveStateGrader(NbGraderPreprocessor):
             grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if not is_grade(cell) or grade_id not in declared:
                 continue
-            record = self._grade_cell(cell, declared[grade_id], sb, state)
+            record = self._grade_cell(cell, declared[grade_id], sb, state, ids)
             records.append({**record, "grade_id": grade_id, **_ids(ids)})
         self._append(records)
         if sb is not None:
@@ -189,15 +194,18 @@ class LiveStateGrader(NbGraderPreprocessor):
         return make_sandbox(Settings.from_env())
 
     def _grade_cell(self, cell: NotebookNode, decl: dict[str, Any], sb: Any,
-                    state: dict[str, Any]) -> dict[str, Any]:
+                    state: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any]:
         """Run the declared check for one cell, rewrite it, return the record to keep."""
         args = dict(decl.get("args") or {})
         args.pop("points", None)
+        takes = inspect.signature(CHECKS.get(decl["check"]).fn).parameters
         if decl["check"] == "foreign_untouched":
             args["baseline"] = state.get("foreign_baseline")
         manual = cell.cell_type == "markdown" or is_solution(cell)
-        if decl["check"] == "runbook_sections":
+        if "text" in takes and cell.cell_type == "markdown":
             args["text"] = cell.source
+        if "evidence" in takes:
+            args["evidence"] = trainee_evidence(self._coursedir().root, ids["student"])
         result = check(decl["check"], sb, points=decl["points"], **args)
         kernel_points = None
         if manual:
@@ -226,7 +234,7 @@ class LiveStateGrader(NbGraderPreprocessor):
 
 
 class LiveSuggestions(NbGraderPreprocessor):
-    """After ``SaveAutoGrades``: put runbook suggestions into the gradebook's auto comment.
+    """After ``SaveAutoGrades``: put the suggestions of written answers into the gradebook's auto comment.
 
     ``SaveAutoGrades`` resets the automatic comment of solution cells, so this must run after
     it. The instructor still grades the cell; formgrader shows the suggestion as its comment.

@@ -14,7 +14,7 @@ rollback   rollback, roll back, back out, backout, revert, undo, abort
 ========== =====================================================================
 
 A heading is an ATX heading (``## Steps``) or a line that is bold only (``**Steps**``). A
-section with no text under it counts as missing. Each step (a top-level list item of the
+section with no text under it, or only filler ("TBD", "see above"), counts as missing. Each step (a top-level list item of the
 steps section; else each sub-heading; else each paragraph) must cite evidence: a command
 (inline code, a code block, ``kubectl``/``docker``/``curl``/``labkit``/``sb.``), a metric
 (``modelapi_requests_total``), an endpoint (``/readyz``) or the output to look for
@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from . import rubric
 
 SECTIONS: tuple[str, ...] = ("problem", "pre-checks", "steps", "validation", "escalation", "rollback")
 
@@ -45,8 +47,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
               "fix", "instructions", "runbook"),
 }
 
-_ATX = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_BOLD = re.compile(r"^\s*(\*\*|__)([^*_].*?)(\*\*|__)\s*:?\s*$")
+#: A section with fewer content words than this, and no number or command, is filler.
+FILLER_WORDS = 2
 _ITEM = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+(.*)$")
 _EVIDENCE = re.compile(
     r"`[^`]+`"  # inline code
@@ -114,25 +116,7 @@ class Runbook:
 
 def classify_heading(text: str) -> str | None:
     """The canonical section a heading names, or None."""
-    words = re.sub(r"[`*_:()\[\]]", " ", text.lower())
-    words = re.sub(r"^\s*\d+[.)]?\s*", "", words)
-    words = " " + re.sub(r"\s+", " ", words).strip() + " "
-    for section, synonyms in SYNONYMS.items():
-        for syn in synonyms:
-            if re.search(rf"(?<![\w-]){re.escape(syn)}(?![\w-])", words):
-                return section
-    return None
-
-
-def _heading(line: str) -> tuple[int, str] | None:
-    """(level, text) of an ATX heading or a bold-only line (level 7: below any ATX level)."""
-    m = _ATX.match(line)
-    if m:
-        return len(m.group(1)), m.group(2)
-    m = _BOLD.match(line)
-    if m:
-        return 7, m.group(2)
-    return None
+    return rubric.classify(text, SYNONYMS)
 
 
 def parse(text: str) -> Runbook:
@@ -140,34 +124,22 @@ def parse(text: str) -> Runbook:
 
     A heading deeper than the current section's that names no other section (``### Step 1``
     or ``**Note**`` under ``## Steps``) stays part of it; any other unrecognised heading ends
-    the current section.
+    the current section. A section whose text is filler only ("TBD", "see above") counts as
+    empty.
     """
     book = Runbook()
-    bodies: dict[str, list[str]] = {}
-    current: str | None = None
-    level = 0
-    in_fence = False
-    for line in text.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-        head = None if in_fence else _heading(line)
-        if head is None or (current is not None and head[0] > level
-                            and classify_heading(head[1]) in (None, current)):
-            if current is not None:
-                bodies[current].append(line)
-            continue
-        lvl, title = head
-        current, level = classify_heading(title), lvl
-        if current is None:
-            continue
-        if current in book.headings:
-            bodies[current].append(line)  # a repeated heading continues its section
-        else:
-            book.headings[current] = title
-            bodies[current] = []
-    book.sections = {s: "\n".join(lines).strip() for s, lines in bodies.items()}
+    for key, section in rubric.split(text or "", SYNONYMS).items():
+        book.headings[key] = section.heading
+        filler = rubric.is_filler(section.text, min_words=FILLER_WORDS)
+        book.sections[key] = "" if filler else section.text
     book.steps = split_steps(book.sections.get("steps", ""))
     return book
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, text) of an ATX heading or a bold-only line (level 7: below any ATX level)."""
+    head = rubric.heading_of(line)
+    return (head[0], head[1]) if head else None
 
 
 def split_steps(body: str) -> list[Step]:

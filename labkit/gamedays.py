@@ -63,6 +63,9 @@ class GameDayEvent:
     counts: bool = True
     """``detected``: False when the named signal is not one of the fault's: the clock runs on."""
     note: str = ""
+    team: tuple[str, ...] = ()
+    """``injected``: the other trainees on the scenario (the events are logged under the
+    commander's id; a teammate's feedback and retrospective read them as their own record)."""
 
     @property
     def when(self) -> dt.datetime:
@@ -109,8 +112,11 @@ def record(course_root: str | Path, trainee: str, incident: str, event: str,
     if unknown:
         raise UnknownChoice("game-day event field", sorted(unknown)[0], sorted(_DEFAULTS))
     when = _parse(at) if at is not None else dt.datetime.now(dt.UTC)
+    if "team" in extra:
+        extra["team"] = tuple(str(t) for t in extra["team"] if str(t) and str(t) != trainee)
     ev = GameDayEvent(trainee, incident, event, when.isoformat(timespec="seconds"), **extra)
-    line = {k: v for k, v in asdict(ev).items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
+    line = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(ev).items()
+            if k not in _DEFAULTS or v != _DEFAULTS[k]}
     path = events_path(course_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as fh:
@@ -129,7 +135,7 @@ def load(course_root: str | Path) -> list[GameDayEvent]:
             continue
         try:
             raw = json.loads(line)
-            extra = {k: raw[k] for k in _DEFAULTS if k in raw}
+            extra = {k: tuple(raw[k]) if k == "team" else raw[k] for k in _DEFAULTS if k in raw}
             out.append(GameDayEvent(raw["trainee"], raw["incident"], raw["event"], raw["at"], **extra))
         except (ValueError, KeyError) as e:
             raise InvalidInput(f"{path}:{n}: not a game-day event ({e})") from e
@@ -216,8 +222,10 @@ def _injected(course_root: str | Path, trainee: str, incident: str) -> GameDayEv
 
 
 def start(course_root: str | Path, sb: Any, fault_id: str, trainee: str, week: int,
-          incident: str | None = None, plan: Any = None, catalog: Any = None) -> GameDayEvent:
-    """Game master: inject ``fault_id`` into ``sb`` and log ``injected`` with the week's timebox."""
+          incident: str | None = None, plan: Any = None, catalog: Any = None,
+          team: tuple[str, ...] = ()) -> GameDayEvent:
+    """Game master: inject ``fault_id`` into ``sb`` and log ``injected`` with the week's timebox
+    (``trainee`` is the commander; ``team`` the others on the scenario)."""
 
     entry = schedule_for(week, plan)
     catalog = catalog or load_catalog()
@@ -231,7 +239,7 @@ def start(course_root: str | Path, sb: Any, fault_id: str, trainee: str, week: i
         raise InvalidInput(f"{fault_id} is already active in sandbox {sb.id}: its clock would start late",
                            fix=f"heal it first (`labkit fault heal {fault_id}`), then start the scenario")
     return record(course_root, trainee, incident, "injected", fault=fault_id,
-                  timebox_min=float(entry["timebox_minutes"]), timed=bool(entry["timed"]))
+                  timebox_min=float(entry["timebox_minutes"]), timed=bool(entry["timed"]), team=tuple(team))
 
 
 def declare_detected(course_root: str | Path, trainee: str, incident: str, signal: str,

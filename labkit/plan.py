@@ -16,7 +16,8 @@ it found by its path in the file (``weeks[3].capabilities[1]: unknown capability
 4. cross-check what a schema cannot say: ids unique and known, weeks 1-13 contiguous and
    inside their phase's days, levels that never go down and are reachable before each
    phase gate, mentorship structures used in the phases they belong to, runbooks extended
-   only after they were written.
+   only after they were written, every graded check registered in ``graders.CHECKS``, and
+   the track labs (``labkit.plan_graded``) named after their week.
 
 Paths count list items from 0, as JSON does: ``weeks[3]`` is the fourth week.
 """
@@ -38,12 +39,15 @@ from rich.text import Text
 from sandbox.errors import InvalidInput, UnknownChoice
 
 from .plan_evidence import Requirement, check_requirements, requirements
+from .plan_graded import GradedCheck, Lesson, TrackLab, build_track, check_problems, evidence_line, graded, \
+    track_problems
+from .plan_graded import lessons as _lessons
 
 __all__ = [
     "CATEGORIES", "MENTORSHIP_STRUCTURES", "PLAN_PATH", "REQUIRED_CAPABILITIES", "REQUIRED_KPIS",
     "SCHEMA_PATH", "Capability", "CapabilityTarget", "ExitCriterion", "GameDays", "Guardrails",
-    "KPI", "KPIThreshold", "Level", "Mentorship", "MentorshipStructure", "Phase", "Plan",
-    "PlanError", "Problem", "RunbookArtifact", "Week", "calendar", "describe_week",
+    "GradedCheck", "KPI", "KPIThreshold", "Lesson", "Level", "Mentorship", "MentorshipStructure", "Phase", "Plan",
+    "PlanError", "Problem", "RunbookArtifact", "TrackLab", "Week", "calendar", "describe_week",
     "load_plan", "parse_plan",
 ]
 
@@ -216,7 +220,10 @@ class RunbookArtifact:
 
 @dataclass(frozen=True)
 class Week:
-    """One week: objectives, capabilities, lab, lesson, mentorship, runbook and KPI."""
+    """One week: objectives, capabilities, lab, lesson, mentorship, runbook, KPI and checks.
+
+    ``evidence`` starts with the line rendered from ``checks`` (``Lab NN checks: ...``).
+    """
 
     number: int
     title: str
@@ -231,6 +238,9 @@ class Week:
     kpi: str
     evidence: tuple[str, ...]
     readings: tuple[str, ...]
+    lab_timebox_minutes: int = 0
+    checks: tuple[GradedCheck, ...] = ()
+    track_labs: tuple[TrackLab, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -283,8 +293,28 @@ class Plan:
         return _find(self.mentorship_structures, structure_id, "mentorship structure")
 
     def lab_ids(self) -> list[str]:
-        """Lab ids in week order (``lab01-first-deploy`` ... ``lab13-capstone``)."""
+        """The weeks' own lab ids in week order (``lab01-first-deploy`` ... ``lab13-capstone``)."""
         return [w.lab for w in self.weeks]
+
+    def all_lab_ids(self) -> list[str]:
+        """Every lab in week order, each week's own lab before its track labs."""
+        return [lab for w in self.weeks for lab in (w.lab, *(t.lab for t in w.track_labs))]
+
+    def week_of_lab(self, lab: str) -> Week:
+        """The week whose lab or track lab ``lab`` is."""
+        for w in self.weeks:
+            if lab == w.lab or lab in (t.lab for t in w.track_labs):
+                return w
+        raise UnknownChoice("lab", lab, self.all_lab_ids())
+
+    def lessons(self) -> list[Lesson]:
+        """Every lesson notebook in week order, with the lab it prepares."""
+        return _lessons(self)
+
+    def checks_of(self, lab: str) -> tuple[GradedCheck, ...]:
+        """The graded checks the plan counts for ``lab`` (a week's lab or a track lab)."""
+        w = self.week_of_lab(lab)
+        return w.checks if lab == w.lab else next(t.checks for t in w.track_labs if t.lab == lab)
 
     def capabilities_by_category(self) -> dict[str, list[Capability]]:
         """Capabilities grouped by category, in the order foundational, operational, governance."""
@@ -429,8 +459,11 @@ def _build(d: dict[str, Any]) -> Plan:
         weeks=tuple(
             Week(w["number"], w["title"], w["phase"], tuple(w["days"]), tuple(w["objectives"]),
                  targets(w["capabilities"]), w["lab"], w["lesson"], Mentorship(**w["mentorship"]),
-                 RunbookArtifact(**w["runbook_artifact"]), w["kpi"], tuple(w["evidence"]),
-                 tuple(w.get("readings", [])))
+                 RunbookArtifact(**w["runbook_artifact"]), w["kpi"],
+                 (evidence_line(w["lab"], graded(w["checks"])), *w["evidence"]),
+                 tuple(w.get("readings", [])), lab_timebox_minutes=w["lab_timebox_minutes"],
+                 checks=graded(w["checks"]),
+                 track_labs=tuple(build_track(t, CapabilityTarget, Mentorship) for t in w.get("track_labs", [])))
             for w in d["weeks"]),
         game_days=GameDays(**{**d["game_days"], "schedule": tuple(d["game_days"]["schedule"]),
                               "roles": tuple(d["game_days"]["roles"]), "kpis": tuple(d["game_days"]["kpis"]),
@@ -445,10 +478,16 @@ def cross_check(plan: Plan) -> list[Problem]:
     """Every cross-reference problem of a plan whose shape already passed the schema."""
     checks: tuple[Callable[[Plan], Iterator[Problem]], ...] = (
         _check_ids, _check_phases, _check_weeks, _check_week_capabilities, _check_exit_criteria,
-        _check_kpis, _check_mentorship, _check_runbooks, _check_game_days,
+        _check_kpis, _check_mentorship, _check_runbooks, _check_game_days, _check_graded,
     )
     found = [problem for check in checks for problem in check(plan)]
     return found + [Problem(path, message) for path, message in check_requirements(plan)]
+
+
+def _check_graded(plan: Plan) -> Iterator[Problem]:
+    """Graded checks registered and of the right kind; track labs named after their week."""
+    for path, message in (*check_problems(plan), *track_problems(plan)):
+        yield Problem(path, message)
 
 
 def _valid(ids: Any) -> str:
@@ -612,6 +651,7 @@ def _check_mentorship(plan: Plan) -> Iterator[Problem]:
         elif w.phase not in s.phases:
             yield Problem(f"weeks[{i}].mentorship.structure", f"{s.id!r} is not used in phase {w.phase!r} "
                           f"(mentorship_structures says it is for: {', '.join(s.phases)})")
+    used |= {t.mentorship.structure for w in plan.weeks for t in w.track_labs}
     for i, s in enumerate(plan.mentorship_structures):
         if s.id not in used:
             yield Problem(f"mentorship_structures[{i}]", f"{s.id!r} is described but no week uses it")
@@ -654,7 +694,8 @@ def calendar(plan: Plan | None = None, week: int | None = None) -> Table:
     for column in ("week", "days", "phase", "lab", "capabilities (level)", "mentorship", "KPI"):
         table.add_column(column, overflow="fold", no_wrap=column in ("week", "days"))
     for w in weeks:
-        cells = (str(w.number), f"{w.days[0]}-{w.days[1]}", w.phase, w.lab,
+        labs = "\n".join([w.lab, *(f"+ {t.lab} ({t.track})" for t in w.track_labs)])
+        cells = (str(w.number), f"{w.days[0]}-{w.days[1]}", w.phase, labs,
                  "\n".join(f"{t.id}={t.level}" for t in w.capabilities), w.mentorship.structure, w.kpi)
         table.add_row(*(Text(c) for c in cells))
     return table
@@ -673,7 +714,7 @@ def describe_week(plan: Plan, number: int) -> str:
     lines += [f"Week {w.number}: {w.title}",
               f"phase {phase.id} ({phase.name}), days {w.days[0]}-{w.days[1]}; "
               f"production access: {phase.guardrails.production_access}",
-              f"lab {w.lab}; lesson curriculum/{w.lesson}", "", "Objectives"]
+              f"lab {w.lab} ({w.lab_timebox_minutes} min); lesson curriculum/{w.lesson}", "", "Objectives"]
     lines += [f"  - {o}" for o in w.objectives]
     lines += ["", "Capabilities (level after this week)"]
     for t in w.capabilities:
@@ -688,4 +729,10 @@ def describe_week(plan: Plan, number: int) -> str:
     lines += [f"  - {e}" for e in w.evidence]
     if w.readings:
         lines += ["", "Readings"] + [f"  - {r}" for r in w.readings]
+    for t in w.track_labs:
+        lines += ["", f"Track lab ({t.track}): {t.lab} - {t.title} ({t.timebox_minutes} min); "
+                      f"lesson curriculum/{t.lesson}",
+                  f"  capabilities: {', '.join(f'{c.id}={c.level}' for c in t.capabilities)}; "
+                  f"mentorship: {t.mentorship.structure}; artifact: {t.artifact_file}"]
+        lines += [f"  - {e}" for e in t.evidence]
     return "\n".join(lines)

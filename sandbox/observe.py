@@ -74,6 +74,12 @@ class Registry(Generic[F]):
         """Unregister ``name`` (tests register throwaway entries)."""
         return self._entries.pop(name, None)
 
+    def __iter__(self):  # the names, as a dict's keys
+        return iter(self.names())
+
+    def __getitem__(self, name: str) -> Entry[F]:
+        return self.get(name)
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

@@ -41,10 +41,12 @@ def _root(root: Optional[Path]) -> Path:
 @handled
 def start(fault: str, trainee: str = TRAINEE, week: int = typer.Option(..., help="Game-day week of the plan."),
           incident: Optional[str] = typer.Option(None, help="Scenario id; default wWW-FAULT."),
+          team: Optional[list[str]] = typer.Option(None, "--team", help="Another trainee on the scenario (repeat)."),
           root: Optional[Path] = ROOT) -> None:
-    """Inject FAULT into the sandbox and start the clock (timebox from the plan's week)."""
+    """Inject FAULT into the sandbox and start the clock (timebox from the plan's week).
+    --trainee is the commander; --team names the others, whose feedback reads this record too."""
 
-    ev = gamedays.start(_root(root), sandbox_from_env(), fault, trainee, week, incident)
+    ev = gamedays.start(_root(root), sandbox_from_env(), fault, trainee, week, incident, team=tuple(team or ()))
     box = f"timebox {ev.timebox_min:.0f} min" if ev.timed else "untimed (tabletop)"
     console.print(f"{ev.incident}: {fault} injected at {ev.at} for {trainee}; {box}")
 

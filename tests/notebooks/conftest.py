@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fixture_lab import write_fixture_lab
-from nbhelpers import GRADE_TIMEOUT, JOBS, LABS, TIMINGS, LabWork, copy_course, run_nbval, submit_roles
+from nbhelpers import GRADE_TIMEOUT, JOBS, LABS, TIMINGS, LabWork, copy_course, run_nbval, seed_evidence, submit_roles
 
 from labkit.course import Course, Run
 from labkit.course_grade import grade_submission, interruptible, run_pool
@@ -42,8 +42,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
-    """A copy of the repo's course (config + every lab source)."""
-    return copy_course(tmp_path_factory.mktemp("course") / "labs")
+    """A copy of the repo's course (config + every lab source), with each role's earlier records."""
+    course = copy_course(tmp_path_factory.mktemp("course") / "labs")
+    seed_evidence(course.root)
+    return course
 
 
 @pytest.fixture(scope="session")

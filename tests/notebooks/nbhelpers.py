@@ -7,6 +7,7 @@ Knobs (environment): ``LABKIT_TEST_JOBS`` (parallel autogrades / nbval runs, def
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -14,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 import pytest
 from wrong_submissions import WRONG, make_wrong
 
@@ -41,6 +43,20 @@ def discover_labs() -> list[str]:
 
 
 LABS = discover_labs()
+EXEMPLARS = REPO / "curriculum" / "facilitator" / "exemplars"
+
+
+def seed_evidence(course_root: Path, students: tuple[str, ...] = ROLES) -> None:
+    """Give each student the records the track labs read (as if earlier labs were graded and a
+    game day was played): the facilitator kit's sample evidence, under each student's id."""
+    sample = json.loads((EXEMPLARS / "evidence-sample.json").read_text(encoding="utf-8"))
+    reports = course_root / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    for name, key, field_ in (("gamedays.jsonl", "gamedays", "trainee"), ("live_checks.jsonl", "live_checks", "student")):
+        with (reports / name).open("a", encoding="utf-8") as fh:
+            for student in students:
+                for record in sample[key]:
+                    fh.write(json.dumps({**record, field_: student}) + "\n")
 
 
 def copy_course(dest: Path, labs: list[str] | None = None) -> Course:
@@ -51,6 +67,32 @@ def copy_course(dest: Path, labs: list[str] | None = None) -> Course:
     for lab in LABS if labs is None else labs:
         shutil.copytree(LABS_DIR / "source" / lab, dest / "source" / lab, ignore=IGNORE)
     return Course(dest.resolve())
+
+
+def suggestions(course_root: Path, lab: str, student: str) -> dict[str, tuple[float, float]]:
+    """grade_id -> (suggested points, max points) of the written answers the grader judged."""
+    path = course_root / "reports" / "live_checks.jsonl"
+    out: dict[str, tuple[float, float]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if r.get("kind") == "suggestion" and r.get("assignment") == lab and r.get("student") == student:
+                out[r["grade_id"]] = (float(r["points"]), float(r["max_points"]))  # the last run wins
+    return out
+
+
+def rubric_cells(lab: str) -> set[str]:
+    """Grade ids of the lab's written answers that declare a rubric check."""
+    nb = nbformat.read(str(LABS_DIR / "source" / lab / f"{lab}.ipynb"), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")
+            and (c.metadata.get("labkit") or {}).get("check")}
+
+
+def autograded(lab: str) -> bool:
+    """Whether the lab has autograded (code) grade cells."""
+    nb = nbformat.read(str(LABS_DIR / "source" / lab / f"{lab}.ipynb"), as_version=4)
+    return any(c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade") for c in nb.cells)
 
 
 @dataclass

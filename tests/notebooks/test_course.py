@@ -1,7 +1,9 @@
 """The course's CI proofs: every lab generates; the instructor solution autogrades to full
 autograded points, the released blank to 0 without hanging, a wrong submission to partial
-credit with the expected grade cells failing; ``--jobs 2`` and ``--jobs 1`` agree; a hanging
-or crashing submission is cut off and scored 0 without blocking the others.
+credit with the expected grade cells failing; the written answers' rubric checks suggest full
+points for the solution, 0 for the blank and partial for the wrong answer (a rubric-only lab of
+the leadership and governance tracks is proven by those alone); ``--jobs 2`` and ``--jobs 1``
+agree; a hanging or crashing submission is cut off and scored 0 without blocking the others.
 
 All of it in a copy of the course (``conftest.course``), never in the repository's ``labs/``.
 """
@@ -20,7 +22,7 @@ import nbformat
 import pytest
 from fixture_lab import LAB as FIXTURE
 from fixture_lab import variant
-from nbhelpers import LABS, LABS_DIR, copy_course
+from nbhelpers import LABS, LABS_DIR, autograded, copy_course, rubric_cells, suggestions
 from typer.testing import CliRunner
 from wrong_submissions import WRONG, make_wrong
 
@@ -167,6 +169,9 @@ def test_generate_assignment(lab: str, course: Course, generated):
 def test_solution_earns_full_autograded_points(lab: str, lab_work):
     o = lab_work.outcome(lab, "solution")
     assert o.status == "graded", f"{o.status}: {o.cause} (log {o.log})"
+    if not autograded(lab):  # a track lab where judgement is the skill: its rubric checks prove it
+        assert o.max_score == 0 and rubric_cells(lab), "a lab without autograded points must declare rubric checks"
+        return
     assert o.max_score > 0, "the lab has no autograded points"
     assert o.score == o.max_score, f"{o.score:g}/{o.max_score:g}; failed: {o.failed_cells} (log {o.log})"
 
@@ -186,14 +191,47 @@ def test_blank_release_scores_zero_without_hanging(lab: str, lab_work):
 @pytest.mark.slow
 @pytest.mark.lab_grades
 @pytest.mark.parametrize("lab", LABS)
-def test_wrong_submission_gets_partial_credit(lab: str, lab_work):
+def test_wrong_submission_gets_partial_credit(lab: str, course: Course, lab_work):
     spec = WRONG.get(lab)
     assert spec, f"no wrong submission for {lab}: add one to tests/notebooks/wrong_submissions.py"
     o = lab_work.outcome(lab, "wrong")
     assert o.status == "graded", f"{o.status}: {o.cause} (log {o.log})"
-    assert 0 < o.score < o.max_score, f"{spec.why}: scored {o.score:g}/{o.max_score:g}, failed {o.failed_cells}"
-    assert spec.failing <= set(o.failed_cells), f"expected {sorted(spec.failing)} to fail; failed {o.failed_cells}"
-    assert not spec.passing & set(o.failed_cells), f"expected {sorted(spec.passing)} to pass; failed {o.failed_cells}"
+    if autograded(lab):
+        assert 0 < o.score < o.max_score, f"{spec.why}: scored {o.score:g}/{o.max_score:g}, failed {o.failed_cells}"
+        assert spec.failing <= set(o.failed_cells), f"expected {sorted(spec.failing)} to fail; failed {o.failed_cells}"
+        assert not spec.passing & set(o.failed_cells), f"expected {sorted(spec.passing)} to pass; failed {o.failed_cells}"
+    else:
+        assert spec.suggest_partial, f"{lab} is rubric-only: its wrong submission must make a suggestion partial"
+    suggested = suggestions(course.root, lab, "wrong")
+    for grade_id in spec.suggest_partial:
+        points, most = suggested.get(grade_id, (None, None))
+        assert points is not None and 0 < points < most, f"{spec.why}: {grade_id} suggested {points}/{most}"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.lab_grades
+@pytest.mark.parametrize("lab", [lab for lab in LABS if rubric_cells(lab)])
+def test_rubric_checks_suggest_full_for_the_solution_and_nothing_for_the_blank(lab: str, course: Course, lab_work):
+    """Each written answer's check ran in the grader's process: the model answer earns every point,
+    the released "YOUR ANSWER HERE" earns none."""
+    for role in ("solution", "blank"):
+        assert lab_work.outcome(lab, role).status == "graded"
+    cells = rubric_cells(lab)
+    solution = suggestions(course.root, lab, "solution")
+    blank = suggestions(course.root, lab, "blank")
+    assert set(solution) == set(blank) == cells, f"suggestions for {sorted(solution)} / {sorted(blank)}; cells {cells}"
+    for grade_id in cells:
+        assert solution[grade_id][0] == solution[grade_id][1], f"solution {grade_id}: {solution[grade_id]}"
+        assert blank[grade_id][0] == 0, f"blank {grade_id}: {blank[grade_id]}"
+
+
+def _checks_need_a_sandbox(lab: str) -> bool:
+    from graders import CHECKS
+    from graders.preprocessor import declared_checks
+
+    declared = declared_checks(LABS_DIR / "source" / lab / f"{lab}.ipynb")
+    return any(CHECKS[d["check"]].needs_sandbox for d in declared.values())
 
 
 def _cells_change_the_service(lab: str, solution: bool) -> bool:
@@ -212,6 +250,9 @@ def test_graded_run_records_who_changed_what(lab: str, course: Course, lab_work)
     """The KPIs' input: the grader attributes each revision of the run to a cell it ran in."""
     lab_work.outcome(lab, "solution")
     run = read_changes(course.root).get(("solution", lab))
+    if not _checks_need_a_sandbox(lab):  # nothing live graded: its measurement rollouts are no one's changes
+        assert run is None, f"{lab} grades no live state but recorded changes: {run}"
+        return
     assert run is not None and "error" not in run, f"no changes record for {lab}: {run}"
     made_by = [r["made_by"] for r in run["revisions"]]
     assert "unknown" not in made_by, f"{lab}: a revision made outside every cell: {run['revisions']}"

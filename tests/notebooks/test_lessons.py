@@ -1,10 +1,11 @@
-"""The weekly lesson notebooks (``curriculum/weekNN-*.ipynb``).
+"""The weekly lesson notebooks (``curriculum/weekNN-*.ipynb``), each week's and its track labs'.
 
-Fast checks (no Docker): every week of the plan has its lesson; each is well-formed (stable
-cell ids, outputs cleared, python3 kernel), names its week and the plan's title in its title
-cell, reads its header from ``load_plan()``, points at its lab and its runbook, and drives the
-sandbox through the public API only - no ``sb._private``, none of the calls reserved for the
-kit itself, and every fault it injects is healed in the same notebook.
+Fast checks (no Docker): every lesson of the plan exists; each is well-formed (stable cell ids,
+outputs cleared, python3 kernel), names its week and the plan's title in its title cell, reads
+its header from ``load_plan()``, points at its lab and its runbook or artifact (with the check
+that judges it), and drives the sandbox through the public API only - no ``sb._private``, none
+of the calls reserved for the kit itself, and every fault it injects is healed in the same
+notebook.
 
 Slow check (Docker): every lesson passes ``pytest --nbval-lax`` in a subprocess, in week order,
 against ONE shared sandbox (a unique ``LABKIT_SANDBOX_ID`` torn down at the end), within a time
@@ -34,7 +35,7 @@ from sandbox.faults import load_catalog
 REPO = Path(__file__).resolve().parents[2]
 CURRICULUM = REPO / "curriculum"
 PLAN = load_plan()
-WEEKS = [pytest.param(w, id=w.lesson.removesuffix(".ipynb")) for w in PLAN.weeks]
+WEEKS = [pytest.param(lesson, id=lesson.file.removesuffix(".ipynb")) for lesson in PLAN.lessons()]
 BUDGET_S = float(os.environ.get("LABKIT_LESSON_BUDGET_S", "60"))
 TIMEOUT_S = float(os.environ.get("LABKIT_LESSON_TIMEOUT_S", "300"))
 
@@ -44,8 +45,8 @@ RESERVED = {"reset", "down", "up", "save_state", "set_provider_running", "restar
 BASELINE = {"model": "v1", "index": "2026-11-01-v1"}
 
 
-def _notebook(week) -> nbformat.NotebookNode:
-    return nbformat.read(CURRICULUM / week.lesson, as_version=4)
+def _notebook(lesson) -> nbformat.NotebookNode:
+    return nbformat.read(CURRICULUM / lesson.file, as_version=4)
 
 
 def _code(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
@@ -60,12 +61,12 @@ def _text(nb: nbformat.NotebookNode) -> str:
 
 
 def test_every_week_names_a_lesson_that_exists():
-    missing = [w.lesson for w in PLAN.weeks if not (CURRICULUM / w.lesson).is_file()]
+    missing = [lesson.file for lesson in PLAN.lessons() if not (CURRICULUM / lesson.file).is_file()]
     assert not missing, f"plan.yaml names lessons that do not exist in curriculum/: {missing}"
 
 
 def test_no_lesson_outside_the_plan():
-    planned = {w.lesson for w in PLAN.weeks}
+    planned = {lesson.file for lesson in PLAN.lessons()}
     extra = sorted(p.name for p in CURRICULUM.glob("week*.ipynb") if p.name not in planned)
     assert not extra, f"lesson notebooks no week of plan.yaml names: {extra}"
 
@@ -88,7 +89,7 @@ def test_title_cell_names_its_week_and_the_plan_title(week):
     first = _notebook(week).cells[0]
     assert first.cell_type == "markdown", "the first cell is the title (markdown)"
     heading = first.source.splitlines()[0]
-    assert re.search(rf"\bWeek {week.number}\b", heading), f"title must name week {week.number}: {heading!r}"
+    assert re.search(rf"\bWeek {week.week}\b", heading), f"title must name week {week.week}: {heading!r}"
     assert week.title in heading, f"title must carry the plan's title {week.title!r}: {heading!r}"
 
 
@@ -96,16 +97,20 @@ def test_title_cell_names_its_week_and_the_plan_title(week):
 def test_header_is_rendered_from_the_plan(week):
     code = "\n".join(src for _, src in _code(_notebook(week)))
     assert "from labkit.plan import load_plan" in code, "the week's header must come from load_plan()"
-    assert re.search(rf"^WEEK = {week.number}$", code, re.M), f"the header cell must set WEEK = {week.number}"
+    assert re.search(rf"^WEEK = {week.week}$", code, re.M), f"the header cell must set WEEK = {week.week}"
     assert "plan.week(WEEK)" in code
+    if week.track:
+        assert re.search(rf'^LAB = "{week.lab}"$', code, re.M), f'a track lesson names its lab: LAB = "{week.lab}"'
 
 
 @pytest.mark.parametrize("week", WEEKS)
 def test_lesson_points_at_its_lab_and_runbook(week):
     text = _text(_notebook(week))
     assert f"labs/source/{week.lab}/" in text, f"the 'before the lab' checklist must point at labs/source/{week.lab}/"
-    assert week.runbook_artifact.file in text, f"the runbook artifact {week.runbook_artifact.file} must be named"
-    assert "runbook_sections" in text, "the runbook skeleton is checked with the kit's runbook_sections check"
+    assert week.artifact in text, f"the runbook or artifact {week.artifact} must be named"
+    judged = [c.check for c in PLAN.checks_of(week.lab) if c.kind == "rubric"] if week.track else ["runbook_sections"]
+    missing = [name for name in judged if f'"{name}"' not in text]
+    assert not missing, f"the skeleton is checked with the lab's own rubric checks: {missing}"
     assert "## Self-check" in text and "## Before the lab" in text
 
 
@@ -163,8 +168,8 @@ def test_lesson_connects_idempotently_and_checks_what_it_leaves(week):
 
 def test_readme_lists_every_lesson_and_lab():
     readme = (CURRICULUM / "README.md").read_text(encoding="utf-8")
-    missing = [w.lesson for w in PLAN.weeks if w.lesson not in readme] + \
-              [w.lab for w in PLAN.weeks if w.lab not in readme]
+    missing = [lesson.file for lesson in PLAN.lessons() if lesson.file not in readme] + \
+              [lab for lab in PLAN.all_lab_ids() if lab not in readme]
     assert not missing, f"curriculum/README.md does not mention: {missing}"
 
 
@@ -200,17 +205,17 @@ def _run_nbval(path: Path, sandbox_id: str) -> tuple[int | None, str, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("week", WEEKS)
 def test_lesson_executes_and_leaves_the_shared_sandbox_healthy(week, lesson_sandbox, record_property):
-    code, output, seconds = _run_nbval(CURRICULUM / week.lesson, lesson_sandbox)
+    code, output, seconds = _run_nbval(CURRICULUM / week.file, lesson_sandbox)
     record_property("seconds", round(seconds, 1))
-    print(f"{week.lesson}: {seconds:.1f} s")
-    assert code is not None, f"{week.lesson} was cut off after {TIMEOUT_S:.0f} s:\n{output[-4000:]}"
-    assert code == 0, f"nbval of {week.lesson} failed (exit {code}):\n{output[-6000:]}"
-    assert seconds <= BUDGET_S, f"{week.lesson} took {seconds:.1f} s; the budget is {BUDGET_S:.0f} s (aim at ~25 s)"
+    print(f"{week.file}: {seconds:.1f} s")
+    assert code is not None, f"{week.file} was cut off after {TIMEOUT_S:.0f} s:\n{output[-4000:]}"
+    assert code == 0, f"nbval of {week.file} failed (exit {code}):\n{output[-6000:]}"
+    assert seconds <= BUDGET_S, f"{week.file} took {seconds:.1f} s; the budget is {BUDGET_S:.0f} s (aim at ~25 s)"
 
     from sandbox import connect
 
     st = connect(sandbox_id=lesson_sandbox, up=False).status()
     assert st.spec is not None and st.spec.model == BASELINE["model"] and st.spec.index == BASELINE["index"], \
-        f"{week.lesson} left the shared sandbox serving {st.spec}"
-    assert not st.faults, f"{week.lesson} left faults active: {st.faults}"
-    assert st.ready and st.rollout == "complete", f"{week.lesson} left it not ready: {st.rollout} {st.reason}"
+        f"{week.file} left the shared sandbox serving {st.spec}"
+    assert not st.faults, f"{week.file} left faults active: {st.faults}"
+    assert st.ready and st.rollout == "complete", f"{week.file} left it not ready: {st.rollout} {st.reason}"

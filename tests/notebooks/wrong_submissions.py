@@ -14,6 +14,13 @@ from pathlib import Path
 
 import nbformat
 
+EXEMPLARS = Path(__file__).resolve().parents[2] / "curriculum" / "facilitator" / "exemplars"
+
+
+def borderline(check: str) -> str:
+    """The facilitator kit's borderline answer for a rubric check: plausible, thin."""
+    return (EXEMPLARS / check / "borderline.md").read_text(encoding="utf-8")
+
 
 @dataclass(frozen=True)
 class WrongSubmission:
@@ -30,6 +37,9 @@ class WrongSubmission:
 
     passing: frozenset[str] = field(default_factory=frozenset)
     """``grade_id`` of grade cells that must keep full points (optional, documents intent)."""
+
+    suggest_partial: frozenset[str] = field(default_factory=frozenset)
+    """``grade_id`` of written answers whose suggested score must be partial (rubric checks)."""
 
 
 WRONG: dict[str, WrongSubmission] = {
@@ -153,6 +163,48 @@ WRONG: dict[str, WrongSubmission] = {
         failing=frozenset({"check-recall"}),
         passing=frozenset({"check-ready", "check-rollout"}),
         why="restores readiness with last month's index instead of rebuilding: ready but stale answers",
+    ),
+    "lab06-data-classification": WrongSubmission(
+        replace={"classification-table": borderline("data_classification")},
+        failing=frozenset(), suggest_partial=frozenset({"classification-table"}),
+        why="classifies the queries as internal, kept a year, without personal data or the provider flow",
+    ),
+    "lab09-vendor-risk": WrongSubmission(
+        replace={"vendor-review": borderline("vendor_risk")},
+        failing=frozenset(), suggest_partial=frozenset({"vendor-review"}),
+        why="calls a 99.5 % SLA a match for a 99.5 % SLO and approves without conditions or sign-off",
+    ),
+    "lab10-prioritisation": WrongSubmission(
+        replace={"tabletop-record": borderline("prioritisation_decision")},
+        failing=frozenset(), suggest_partial=frozenset({"tabletop-record"}),
+        why="a loaded proposal, costs of delay without numbers, a team as decision-maker, no trade-off",
+    ),
+    "lab11-design-review": WrongSubmission(
+        replace={
+            "task-guard": (
+                "def guard(sb, record, k=5, margin=0.02):\n"
+                "    report = sb.evaluate(k=k)\n"
+                "    if report.recall >= record['baseline_recall'] - margin:\n"
+                "        return {'action': 'none'}\n"
+                "    return {'action': 'rolled-back', 'revision': sb.rollback().number}   # undo the last change\n"
+                "\n"
+                "print(guard(sb, RELEASE_RECORDS['REL-1102']))"),
+            "design-review": borderline("design_review"),
+        },
+        failing=frozenset({"check-guard-target", "check-guard-recall"}),
+        passing=frozenset({"check-guard-acted"}),
+        suggest_partial=frozenset({"design-review"}),
+        why="the guard undoes the last change (the config tweak) and lands on the stale release again",
+    ),
+    "lab12-feedback-retro": WrongSubmission(
+        replace={"sbi-feedback": borderline("sbi_feedback"), "retro-css": borderline("retro_css")},
+        failing=frozenset(), suggest_partial=frozenset({"sbi-feedback", "retro-css"}),
+        why="feedback from memory: labels ('you were great') and no recorded moment or minutes",
+    ),
+    "lab13-roadmap": WrongSubmission(
+        replace={"roadmap-proposal": borderline("roadmap_framing")},
+        failing=frozenset(), suggest_partial=frozenset({"roadmap-proposal"}),
+        why="an unbounded ask, numbers that are not the trainee's own, a jargon sentence",
     ),
 }
 

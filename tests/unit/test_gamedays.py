@@ -99,3 +99,17 @@ def test_resolve_logs_the_first_passing_check_only_after_the_confirmation(tmp_pa
     with pytest.raises(SteadyStateBroken, match="after .* s of confirmation"):
         gamedays.resolve(tmp_path, object(), "alice", "gd", confirm_s=60, interval_s=1, sleep=lambda s: None)
     assert [e.event for e in gamedays.load(tmp_path)].count("resolved") == 1
+
+
+def test_a_team_scenario_is_logged_once_and_read_by_every_member(tmp_path):
+    from graders.evidence import incidents, trainee_evidence
+
+    gamedays.record(tmp_path, "alice", "w12-t1", "injected", at=at(0), fault="config-drift", timebox_min=60.0,
+                    team=("bob", "alice", "carol"))
+    gamedays.record(tmp_path, "alice", "w12-t1", "resolved", at=at(12))
+    [injected, _] = gamedays.load(tmp_path)
+    assert injected.team == ("bob", "carol")  # the commander is not listed twice
+    assert json.loads(gamedays.events_path(tmp_path).read_text().splitlines()[0])["team"] == ["bob", "carol"]
+    assert [t.trainee for t in gamedays.incident_times(gamedays.load(tmp_path))] == ["alice"]  # one clock
+    assert incidents(trainee_evidence(tmp_path, "bob"))[0]["ttr_min"] == 12.0
+    assert trainee_evidence(tmp_path, "dave")["gamedays"] == []

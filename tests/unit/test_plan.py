@@ -286,6 +286,89 @@ def test_lab_id_form(raw):
     assert_problem(raw, "weeks[2].lab", "'Lab 3' does not have the expected form", "labNN-<slug>")
 
 
+# --- graded checks and track labs -------------------------------------------------------------
+
+
+def test_a_week_whose_evidence_names_a_check_that_does_not_exist(raw):
+    w5 = week_index(raw, 5)
+    raw["weeks"][w5]["checks"][1]["check"] = "rollback_within_10_minutes"
+    found = assert_problem(raw, f"weeks[{w5}].checks[1].check", "no check 'rollback_within_10_minutes' exists",
+                           "valid: adr_parts")
+    assert "rolled_back" in found
+
+
+def test_a_track_labs_check_that_does_not_exist(raw):
+    w11 = week_index(raw, 11)
+    raw["weeks"][w11]["track_labs"][0]["checks"][0]["check"] = "auto_rollback_fired"
+    assert_problem(raw, f"weeks[{w11}].track_labs[0].checks[0].check", "no check 'auto_rollback_fired' exists")
+
+
+def test_the_kind_of_a_graded_check_must_match_what_it_reads(raw):
+    w5 = week_index(raw, 5)
+    raw["weeks"][w5]["checks"][0]["kind"] = "rubric"
+    raw["weeks"][w5]["checks"][3]["kind"] = "live"
+    assert_problem(raw, f"weeks[{w5}].checks[0].kind", "reads live state, not a written answer")
+    assert_problem(raw, f"weeks[{w5}].checks[3].kind", "'runbook_sections' judges a written answer")
+
+
+def test_a_week_lists_each_grade_cell_once(raw):
+    w5 = week_index(raw, 5)
+    raw["weeks"][w5]["checks"].append(dict(raw["weeks"][w5]["checks"][0]))
+    assert_problem(raw, f"weeks[{w5}].checks[4].grade_id", "grade cell 'check-held' is listed twice")
+
+
+def test_the_first_evidence_line_is_rendered_from_the_checks(shipped):
+    w5 = shipped.week(5)
+    assert w5.evidence[0].startswith("Lab 05 checks: the 1.1.0-rc1 fix-forward failed")
+    assert "rubric-checked, mentor decides: the rollback runbook" in w5.evidence[0]
+    assert "10 minutes" not in " ".join(w5.evidence[0:1])
+    assert all(w.checks and w.lab_timebox_minutes >= 15 for w in shipped.weeks)
+
+
+def test_track_labs_carry_their_weeks_number_and_unique_ids(raw):
+    w9, w10 = week_index(raw, 9), week_index(raw, 10)
+    raw["weeks"][w9]["track_labs"][0]["lab"] = "lab08-vendor-risk"
+    raw["weeks"][w10]["track_labs"][0]["lesson"] = raw["weeks"][w10]["lesson"]
+    assert_problem(raw, f"weeks[{w9}].track_labs[0].lab", "must start with 'lab09-'")
+    assert_problem(raw, f"weeks[{w10}].track_labs[0].lesson", "duplicate lesson 'week10-capacity.ipynb'",
+                   f"first at weeks[{w10}].lesson")
+
+
+def test_track_labs_use_known_capabilities_and_their_phases_structures(raw):
+    w6, w13 = week_index(raw, 6), week_index(raw, 13)
+    raw["weeks"][w6]["track_labs"][0]["capabilities"][0]["level"] = 4
+    raw["weeks"][w13]["track_labs"][0]["mentorship"]["structure"] = "shadowing"
+    raw["weeks"][w13]["track_labs"][0]["capabilities"][0]["id"] = "mentoring"
+    assert_problem(raw, f"weeks[{w6}].track_labs[0].capabilities[0]", "above what phase 'supervised' allows")
+    assert_problem(raw, f"weeks[{w13}].track_labs[0].mentorship.structure", "'shadowing' is not used in phase 'ownership'")
+    assert_problem(raw, f"weeks[{w13}].track_labs[0].capabilities[0]", "unknown capability 'mentoring'")
+
+
+def test_the_tracks_train_every_item_of_the_leadership_and_governance_issue(shipped):
+    """Each item maps to a lab, a rubric check, a capability and an artifact."""
+    by_check = {c.check: (w.number, t) for w in shipped.weeks for t in w.track_labs for c in t.checks}
+    wanted = {"design_review": "leadership", "adr_parts": "leadership", "sbi_feedback": "leadership",
+              "retro_css": "leadership", "roadmap_framing": "leadership", "prioritisation_decision": "leadership",
+              "vendor_risk": "governance", "data_classification": "governance"}
+    for check, track in wanted.items():
+        assert check in by_check, f"no track lab is graded with {check}"
+        _, lab = by_check[check]
+        assert lab.track == track and lab.capabilities and lab.artifact_file
+    assert by_check["sbi_feedback"][0] == 12, "feedback follows the game day"
+    assert shipped.all_lab_ids()[:2] == ["lab01-first-deploy", "lab02-probes-slos"]
+    assert len(shipped.all_lab_ids()) == len(set(shipped.all_lab_ids())) == 19
+    assert shipped.week_of_lab("lab11-design-review").number == 11
+    assert [c.check for c in shipped.checks_of("lab12-feedback-retro")] == ["sbi_feedback", "retro_css"]
+
+
+def test_all_five_mentoring_structures_are_placed_with_office_hours_among_them(shipped):
+    placed = {w.mentorship.structure for w in shipped.weeks} | \
+             {t.mentorship.structure for w in shipped.weeks for t in w.track_labs}
+    assert placed == set(MENTORSHIP_STRUCTURES)
+    office = [w.number for w in shipped.weeks if w.mentorship.structure == "office-hours"]
+    assert office and all(shipped.week(n).phase == "ownership" for n in office)
+
+
 def test_level_above_what_the_phase_allows(raw):
     raw["weeks"][0]["capabilities"][0]["level"] = 3
     assert_problem(raw, "weeks[0].capabilities[0]", "level 3", "above what phase 'literacy' allows", "read-only")

@@ -132,3 +132,12 @@ def test_an_unrelated_heading_ends_a_section():
     book = runbook.parse(text)
     assert "chat log" not in book.sections["rollback"]
     assert runbook.parse("").score() == 0.0
+
+
+def test_headings_with_filler_only_count_as_missing():
+    text = "\n".join(f"## {h}\nTBD\n" for h in ("Problem", "Pre-checks", "Steps", "Validation", "Escalation",
+                                                "Rollback"))
+    text = text.replace("## Steps\nTBD", "## Steps\n- `TBD`\n- see above")
+    r = graders.check("runbook_sections", text=text, points=6)
+    assert r.points == 0.0 and "write something under" in r.hint, r
+    assert runbook.parse(text).empty() == list(runbook.SECTIONS)
