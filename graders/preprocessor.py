@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,8 @@ from nbgrader.utils import determine_grade, is_grade, is_solution
 from traitlets import Bool, Unicode
 
 from sandbox import make_sandbox
-from sandbox.errors import LabkitError
+from sandbox.control.audit import read_audit
+from sandbox.errors import InfrastructureError, LabkitError
 from sandbox.observe import DefinitionInvalid, Problem
 from sandbox.settings import Settings
 
@@ -65,11 +67,13 @@ from .checks import CHECKS, check
 from .datachecks import foreign_snapshot
 from .evidence import trainee_evidence
 from .result import CheckResult
+from .runreport import EngineLost, record_failure
 
 RESOURCE_KEY = "labkit"
 #: Check arguments the grader supplies (placeholders for the declaration check): the foreign
 #: objects' baseline, a markdown cell's own text, the graded student's recorded evidence.
-SUPPLIED: dict[str, Any] = {"baseline": {}, "text": "", "evidence": {}}
+SUPPLIED: dict[str, Any] = {"baseline": {}, "text": "", "evidence": {}, "audit": []}
+AUDIT_ENV = "LABKIT_AUDIT_LOG"
 
 
 def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
@@ -170,12 +174,19 @@ class LiveStateGrader(NbGraderPreprocessor):
         state = resources.setdefault(RESOURCE_KEY, {})
         records = state.setdefault("live_checks", [])
         sb = self._sandbox() if any(CHECKS.get(d["check"]).needs_sandbox for d in declared.values()) else None
-        for cell in nb.cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if not is_grade(cell) or grade_id not in declared:
-                continue
-            record = self._grade_cell(cell, declared[grade_id], sb, state, ids)
-            records.append({**record, "grade_id": grade_id, **_ids(ids)})
+        try:
+            broke = sb.held() if sb is not None else ""
+            if broke:  # the machinery failed under the trainee: no score may be recorded
+                raise EngineLost(broke, fix="grade the submission again (`labkit course grade LAB --student S`)")
+            for cell in nb.cells:
+                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                if not is_grade(cell) or grade_id not in declared:
+                    continue
+                record = self._grade_cell(cell, declared[grade_id], sb, state, ids)
+                records.append({**record, "grade_id": grade_id, **_ids(ids)})
+        except InfrastructureError as e:
+            record_failure(e)
+            raise
         self._append(records)
         if sb is not None:
             self._record_changes(nb, sb, ids)
@@ -206,7 +217,10 @@ class LiveStateGrader(NbGraderPreprocessor):
             args["text"] = cell.source
         if "evidence" in takes:
             args["evidence"] = trainee_evidence(self._coursedir().root, ids["student"])
-        result = check(decl["check"], sb, points=decl["points"], **args)
+        if "audit" in takes:
+            args["audit"] = read_audit(os.environ.get(AUDIT_ENV))
+        # the hint that hands over the fix belongs to the kernel's self-check, not to a grade
+        result = check(decl["check"], sb, points=decl["points"], **args).without_hint()
         kernel_points = None
         if manual:
             cell.metadata.setdefault("labkit", {})["suggested"] = {

@@ -75,6 +75,11 @@ def nbgrader_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def boxed() -> bool:
+    """Whether graded kernels run in grading boxes (the default; ``LABKIT_BOX=0`` turns it off)."""
+    return os.environ.get("LABKIT_BOX", "1") != "0"
+
+
 def nbgrader_binary() -> str:
     """The ``nbgrader`` next to this interpreter, else the one on PATH."""
     local = Path(sys.executable).parent / "nbgrader"

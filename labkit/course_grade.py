@@ -45,11 +45,13 @@ from typing import Any
 
 import nbformat
 
+from graders.runreport import REPORT_ENV, read_report
 from sandbox import make_sandbox
 from sandbox.errors import InfrastructureError, InvalidInput, error_class
 from sandbox.settings import Settings, sanitize_id
 
-from .course import Course, nbgrader_binary, nbgrader_env
+from .course import Course, boxed, nbgrader_binary, nbgrader_env
+from .reaper import lease, reap
 from .course_runs import cancel_all, cancelled, interruptible, kill_tree, run_pool, run_with_timeout
 
 __all__ = ["grade", "grade_submission", "GradeOutcome", "GradeRun", "teardown", "record_zero",
@@ -130,6 +132,8 @@ def grading_sandbox_id(student: str) -> str:
 def preflight(settings: Settings) -> None:
     """Fail once, before any submission runs, if the sandbox machinery is unusable."""
     make_sandbox(settings).preflight()
+    if boxed():
+        make_sandbox(settings).preflight_image(settings.images.box)
 
 
 def require_generated(course: Course, lab: str) -> None:
@@ -154,6 +158,7 @@ def grade(course: Course, lab: str, student: str | list[str] | None = None, jobs
     settings = settings or Settings.from_env()
     require_generated(course, lab)
     preflight(settings)
+    reap(settings)  # what a grading run that died left behind
     t0 = time.perf_counter()
     with interruptible():
         outcomes = run_pool(jobs, [lambda s=s: grade_submission(course, lab, s, timeout_s, settings)
@@ -200,9 +205,15 @@ def grade_submission(course: Course, lab: str, student: str, timeout_s: float,
 def _autograde(course: Course, lab: str, student: str, sandbox_id: str, timeout_s: float,
                settings: Settings, log: Path) -> tuple[str, str]:
     """Run nbgrader for one submission; (status, cause)."""
+    run_dir = course.root / "reports" / "runs" / lab
+    report = run_dir / f"{student}-{sandbox_id}.json"
+    report.unlink(missing_ok=True)
     env = nbgrader_env({
         "LABKIT_SANDBOX_ID": sandbox_id,
         "LABKIT_PROGRESS_DEADLINE_S": f"{settings.rollout.progress_deadline_s:g}",
+        "LABKIT_GRADER": lease(),
+        "LABKIT_AUDIT_LOG": str(run_dir / f"{student}-{sandbox_id}.audit.jsonl"),
+        REPORT_ENV: str(report),
     })
     cmd = [nbgrader_binary(), "autograde", lab, "--student", student, "--force",
            f"--CourseDirectory.root={course.root}"]
@@ -211,6 +222,9 @@ def _autograde(course: Course, lab: str, student: str, sandbox_id: str, timeout_
         returncode = run_with_timeout(cmd, course.root, env, timeout_s, fh)
     if returncode is None:
         return "timeout", f"cut off after {timeout_s:g} s (see {log.name})"
+    held = read_report(report)
+    if held is not None and not held.held:  # the sandbox or the box did not hold: never a score
+        return "crashed", f"{INFRA_TEMPORARY if held.temporary else INFRA} {held.error}: {held.cause}"
     if returncode != 0:
         return "crashed", f"nbgrader exit {returncode}: {_last_error(log)}"
     broken, temporary = infrastructure_failure(course.root / "autograded" / student / lab)

@@ -87,6 +87,16 @@ class Sandbox(abc.ABC):
         """Raise the ``InfrastructureError`` that would stop this sandbox from working (engine
         or API server unreachable, image missing) before anything is created."""
 
+    def held(self) -> str:
+        """"" if the sandbox's own machinery held since it was brought up; else what broke
+        (the engine restarted under it, its front door was recreated). A tier that cannot tell
+        says "" (the grader then relies on the errors its checks raise)."""
+        return ""
+
+    def preflight_image(self, image: str) -> None:
+        """Raise ``ImageMissing`` unless the engine can run ``image`` (the grading box, say)."""
+        self._require_image(image)
+
     @abc.abstractmethod
     def foreign_objects(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Every object in this sandbox's reach that the kit did not make, by kind and id

@@ -14,6 +14,7 @@ SANDBOX = "labkit.dev/sandbox"
 CREATED_BY = "labkit.dev/created-by"
 REVISION = "labkit.dev/revision"
 SPEC = "labkit.dev/spec"
+GRADER = "labkit.dev/grader"
 
 
 def for_sandbox(sandbox_id: str, component: str | None = None, **extra: str) -> dict[str, str]:

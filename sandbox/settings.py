@@ -127,6 +127,10 @@ class Settings:
     home: Path = field(default_factory=lambda: Path.home() / ".labkit")
     """Where the kit keeps caches (wheels, build contexts) on the host."""
 
+    grader: str = ""
+    """``host:pid`` of the grading run that owns this sandbox (``LABKIT_GRADER``); its objects
+    carry it as a label, so a later run reaps what a grader that died left behind."""
+
     images: ImageSettings = field(default_factory=ImageSettings)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     kube: KubeSettings = field(default_factory=KubeSettings)
@@ -168,6 +172,8 @@ class Settings:
             "rollout": rollout,
             "kube": kube,
         }
+        if env.get("LABKIT_GRADER"):
+            values["grader"] = env["LABKIT_GRADER"]
         if env.get("LABKIT_SANDBOX_ID"):
             values["sandbox_id"] = env["LABKIT_SANDBOX_ID"]
         if env.get("LABKIT_HOME"):

@@ -39,6 +39,8 @@ from sandbox.control.server import ControlEndpoint
 from sandbox.errors import EngineFailure, InvalidInput
 from sandbox.settings import Settings
 
+from ..runreport import EngineLost, record_failure
+
 WORK = "/work"
 BOX_USER = "10002:10002"
 MAX_COPY_BYTES = 32 * 1024 * 1024
@@ -55,6 +57,7 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     container: Any = None
     endpoint: ControlEndpoint | None = None
+    _shutting_down = False
 
     runtime: Path | None = None
 
@@ -101,7 +104,8 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
                 settings.images.box,
                 ["sh", "-c", 'umask 000; mkdir -p "$HOME"; cp -R "$0"/. /work/ && exec "$@"', str(staged), *cmd],
                 name=f"labkit-{settings.sandbox_id}-box", detach=True, environment=env,
-                labels=labels.for_sandbox(settings.sandbox_id, "box"), user=BOX_USER, working_dir=WORK,
+                labels=labels.for_sandbox(settings.sandbox_id, "box", **(
+                    {labels.GRADER: settings.grader} if settings.grader else {})), user=BOX_USER, working_dir=WORK,
                 network_mode="none", read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 mem_limit=self.memory, memswap_limit=self.memory, nano_cpus=int(self.cpus * 1e9),
                 pids_limit=self.pids, tmpfs={WORK: tmpfs, "/tmp": tmpfs},
@@ -126,6 +130,21 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
         for path in [staged, *staged.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         return staged
+
+    def _note_death(self) -> None:
+        """A box the out-of-memory killer (or the engine) took is the machinery's failure."""
+        try:
+            self.container.reload()
+        except NotFound:
+            if not self._shutting_down:
+                record_failure(EngineLost("the grading box disappeared during the run (the engine restarted?)"))
+            return
+        except DockerException as e:
+            record_failure(engine.wrap(e, "inspecting the grading box"))
+            return
+        state = self.container.attrs.get("State") or {}
+        if state.get("OOMKilled"):
+            record_failure(EngineLost(f"the grading box ran out of memory ({self.memory}) and was killed"))
 
     # --- the container is the kernel's process --------------------------------------------
     @property
@@ -163,13 +182,17 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
     async def cleanup(self, restart: bool = False) -> None:
         await asyncio.to_thread(self._teardown)
 
+    async def shutdown_requested(self, restart: bool = False) -> None:
+        self._shutting_down = True
+
     def _teardown(self) -> None:
-        """Revoke the endpoint first (nothing changes the sandbox from now on), then remove
-        the box."""
+        """Revoke the endpoint first (nothing changes the sandbox from now on), note a box the
+        engine killed, then remove the box."""
         if self.endpoint is not None:
             self.endpoint.__exit__()
             self.endpoint = None
         if self.container is not None:
+            self._note_death()
             try:
                 self.container.remove(force=True)
             except NotFound:

@@ -40,6 +40,7 @@ from .data import PROVIDER_PORT, DockerData
 GATEWAY_PORT = 8000
 API_PORT = 8080
 CFS_PERIOD_US = 100_000
+HELD_SLACK_S = 60.0  # up() makes the volume, then the gateway: seconds apart even when slow
 
 
 class DockerSandbox(DockerData, Sandbox):
@@ -67,7 +68,8 @@ class DockerSandbox(DockerData, Sandbox):
         return self._client
 
     def _labels(self, component: str, **extra: str) -> dict[str, str]:
-        return labels.for_sandbox(self.id, component, **extra)
+        lease = {labels.GRADER: self.settings.grader} if self.settings.grader else {}
+        return labels.for_sandbox(self.id, component, **lease, **extra)
 
     def _gateway(self, required: bool = True) -> Container | None:
         container = engine.get_container(self.docker, self.names["gateway"])
@@ -160,6 +162,24 @@ class DockerSandbox(DockerData, Sandbox):
     def down(self) -> list[str]:
         return engine.remove_labelled(self.docker, self.id)
 
+    def held(self) -> str:
+        """The front door must be the one ``up()`` made with the data volume and still run: an
+        engine restart stops it, and an ``up()`` after one makes another, later."""
+        gateway = engine.get_container(self.docker, self.names["gateway"])
+        if gateway is None or gateway.status != "running":
+            return f"the gateway of {self.id} is not running (the engine restarted, or it was killed)"
+        try:
+            volume = self.docker.volumes.get(self.names["volume"])
+        except DockerException as e:
+            return f"the data volume of {self.id} is gone ({e})"
+        made = revs.parse_time(volume.attrs.get("CreatedAt")) or 0.0
+        created = revs.parse_time(gateway.attrs.get("Created")) or 0.0
+        restarts = int(gateway.attrs.get("RestartCount") or 0)
+        if restarts or created - made > HELD_SLACK_S:
+            return (f"the gateway of {self.id} was recreated {created - made:.0f} s after its data volume"
+                    f" ({restarts} restarts): the engine restarted during the run")
+        return ""
+
     # --- history, read off the engine -----------------------------------------------------
     def _replicas(self) -> dict[int, list[Container]]:
         return revs.replicas_by_revision(self.containers("modelapi"), self.id)
@@ -220,7 +240,7 @@ class DockerSandbox(DockerData, Sandbox):
             for i in range(spec.replicas):
                 started.append(engine.run_container(
                     self.docker, image=spec.image, name=f"labkit-{self.id}-modelapi-r{number}-{i}",
-                    labels_=revs.revision_labels(self.id, number, spec, cause, rollback_of),
+                    labels_=self._labels("modelapi", **revs.revision_labels(number, spec, cause, rollback_of)),
                     network=self.names["network"], aliases=[f"r{number}"], container_port=API_PORT,
                     command=["python", "-m", "modelapi", "serve"], environment=env,
                     volumes={self.names["volume"]: {"bind": "/data", "mode": "ro"}}, **limits))

@@ -39,16 +39,19 @@ def parse_time(value: str | None) -> float | None:
     engine's zero time or nothing."""
     if not value or value.startswith("0001-"):
         return None
-    head, _, frac = value.rstrip("Z").partition(".")
-    stamp = dt.datetime.fromisoformat(head).replace(tzinfo=dt.UTC).timestamp()
-    return stamp + (float(f"0.{frac[:6]}") if frac else 0.0)
+    text = value.replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # the engine gives nanoseconds; Python parses at most microseconds
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits):]}"
+    stamp = dt.datetime.fromisoformat(text)
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def revision_labels(sandbox_id: str, number: int, spec: DeploySpec, cause: str,
-                    rollback_of: int | None) -> dict[str, str]:
-    return labels.for_sandbox(sandbox_id, "modelapi", **{
-        labels.REVISION: str(number), labels.SPEC: spec.to_json(), CHANGE_CAUSE: cause[:500],
-        ROLLBACK_OF: "" if rollback_of is None else str(rollback_of)})
+def revision_labels(number: int, spec: DeploySpec, cause: str, rollback_of: int | None) -> dict[str, str]:
+    """The facts of a revision, fixed on its containers when they are created."""
+    return {labels.REVISION: str(number), labels.SPEC: spec.to_json(), CHANGE_CAUSE: cause[:500],
+            ROLLBACK_OF: "" if rollback_of is None else str(rollback_of)}
 
 
 def promoted_at(container: Container, serving_network: str) -> float | None:
