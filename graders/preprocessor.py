@@ -47,7 +47,6 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
-    Execute,
     IgnorePattern,
     LimitOutput,
     NbGraderPreprocessor,
@@ -66,6 +65,7 @@ from .changes import CHANGES_FILE, record_for
 from .checks import CHECKS, check
 from .datachecks import foreign_snapshot
 from .evidence import trainee_evidence
+from .execute import GraderExecute
 from .result import CheckResult
 from .runreport import EngineLost, record_failure
 
@@ -280,7 +280,7 @@ def _kernel_points(cell: NotebookNode, log: Any) -> float | None:
 
 def autograde_preprocessors() -> list[type]:
     """nbgrader's default autograde pipeline with the three live-state steps in place."""
-    return [ForeignSnapshot, Execute, LiveStateGrader, IgnorePattern, ClearMetadataPreprocessor,
+    return [ForeignSnapshot, GraderExecute, LiveStateGrader, IgnorePattern, ClearMetadataPreprocessor,
             LimitOutput, SaveAutoGrades, LiveSuggestions, AssignLatePenalties, CheckCellMetadata]
 
 

@@ -69,7 +69,7 @@ if os.environ.get("LABKIT_BOX", "1") != "0":
 # gradebook's automatic comment (formgrader shows it; the instructor still decides).
 c.Autograde.autograde_preprocessors = [
     "graders.preprocessor.ForeignSnapshot",
-    "nbgrader.preprocessors.Execute",
+    "graders.execute.GraderExecute",
     "graders.preprocessor.LiveStateGrader",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",

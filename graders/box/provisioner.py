@@ -24,6 +24,7 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from ..runreport import EngineLost, record_failure
 WORK = "/work"
 BOX_USER = "10002:10002"
 MAX_COPY_BYTES = 32 * 1024 * 1024
+RUNTIME_CAP = "40m"  # the connection file, sockets and the staged submission (<= 32 MB)
 AUDIT_ENV = "LABKIT_AUDIT_LOG"
 
 
@@ -58,6 +60,7 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
     container: Any = None
     endpoint: ControlEndpoint | None = None
     _shutting_down = False
+    _mounted = False
 
     runtime: Path | None = None
 
@@ -69,6 +72,7 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
             raise InvalidInput("the grading box needs c.KernelManager.transport = 'ipc' (it has no network)",
                                fix="grade with `labkit course grade`, or use the course's nbgrader_config.py")
         self.runtime = Path(tempfile.mkdtemp(prefix="lkbox-", dir="/tmp"))
+        self._cap(self.runtime)
         os.chmod(self.runtime, 0o1777)  # the kernel (another uid) creates its sockets here
         km.connection_file = str(self.runtime / "kernel.json")
         km.ip = str(self.runtime / "k")  # ipc sockets: /tmp/lkbox-XXXX/k-<n> (unix paths stay short)
@@ -113,6 +117,19 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
             )
         except DockerException as e:
             raise engine.wrap(e, f"starting the grading box of {settings.sandbox_id}") from e
+
+    def _cap(self, runtime: Path) -> None:
+        """The box's one writable host path gets a size-limited tmpfs of its own (as root), so
+        a kernel that writes without end fills that, not the grader's disk."""
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            self.log.warning("labkit: not root: the box's runtime directory %s has no size cap", runtime)
+            return
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={RUNTIME_CAP},mode=1777", "tmpfs", str(runtime)],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            self._mounted = True
+        else:
+            self.log.warning("labkit: could not cap %s: %s", runtime, done.stderr.strip()[-200:])
 
     def _stage(self, folder: Path, runtime: Path) -> Path:
         """Copy the submission's folder (its notebook and the files beside it) where the box's
@@ -201,5 +218,8 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
                 self.log.warning("labkit: could not remove box %s: %s", self.container.name, e)
             self.container = None
         if self.runtime is not None:
+            if self._mounted:
+                subprocess.run(["umount", "-l", str(self.runtime)], capture_output=True)
+                self._mounted = False
             shutil.rmtree(self.runtime, ignore_errors=True)
             self.runtime = None
