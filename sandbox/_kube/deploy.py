@@ -143,6 +143,12 @@ class Rollouts:
             self._retire_unpromoted(objs)
             self._prune()
             raise RolloutFailed(latest.number, latest.reason, self._serving_number())
+        canary = objs.canary(latest.number)
+        if canary is not None:  # a promotion that was interrupted: finish it
+            self._follow_main(latest.number)
+            self.api.delete("Deployment", ro.canary_name(latest.number))
+            self._prune()
+            return self.revision(latest.number)
         return latest  # serving: nothing to wait for
 
     # --- the main Deployment -------------------------------------------------------------------
@@ -293,8 +299,12 @@ class Rollouts:
         Deployments and main ReplicaSets of older ones (as the Deployment controller prunes)."""
         objs = self.objects()
         current = objs.current(objs.main)
-        for r in retired_beyond_limit(self.history(objs), self.settings.rollout.revision_history_limit):
-            if objs.canary(r.number) is not None:
+        history = self.history(objs)
+        for r in history:  # a canary left behind by a promotion that was interrupted
+            if r.state == "superseded" and objs.canary(r.number) is not None:
+                self.api.delete("Deployment", ro.canary_name(r.number))
+        for r in retired_beyond_limit(history, self.settings.rollout.revision_history_limit):
+            if objs.canary(r.number) is not None and r.state != "superseded":
                 self.api.delete("Deployment", ro.canary_name(r.number))
             for rs in objs.rss_of(r.number, objs.main) if objs.main else []:
                 if rs is not current:

@@ -20,6 +20,7 @@ from kubefake import NS, R
 from kubeworkload import CRASH, DEFECT_IMAGE
 
 import graders
+from sandbox._kube import rollout as ro
 from sandbox._kube.rollout import parse_time
 from sandbox.client import ServiceClient
 from sandbox.errors import InfrastructureError, InvalidInput, RolloutFailed, UnknownChoice
@@ -91,6 +92,19 @@ async def test_wait_for_rollout_promotes_the_canary_onto_the_main_deployment(kub
     assert states(history) == [(1, "superseded"), (2, "serving")]
     assert history[1].created_at < history[1].ready_at  # created when the canary started
     assert await run(sb.wait_for_rollout) == history[1]  # nothing left to wait for
+
+
+async def test_an_interrupted_promotion_is_finished_by_the_next_wait(make_kube_sb, fake):
+    sb = await deployed(make_kube_sb(progress_deadline_s=60))
+    await run(sb.deploy, model="v2", wait=False)
+    canary = fake.get("deployments", "modelapi-canary-r2")
+    template = ro.on_track(canary["spec"]["template"], "stable",
+                           **{ro.CANARY_CREATED: canary["metadata"]["creationTimestamp"]})
+    await run(sb.rollouts._write_main, template, 1, "canary v2")  # the kernel died right after this write
+    assert states(await run(sb.history)) == [(1, "superseded"), (2, "serving")]  # being promoted: it serves
+    done = await run(sb.wait_for_rollout)
+    assert (done.number, done.state) == (2, "serving") and fake.get("deployments", "modelapi-canary-r2") is None
+    assert (await run(sb.search, "disk full"))["model"] == "v2"
 
 
 async def test_a_canary_that_never_gets_ready_is_failed_history_numbered_as_on_docker(kube_sb, kmock, fake):
