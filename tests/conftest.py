@@ -126,26 +126,14 @@ async def fake(kmock, monkeypatch):
 @pytest.fixture
 def make_kube_sb(kmock, fake):
     """Make ``KubeSandbox`` es (sandbox ``t1``, namespace ``labkit-t1``) on the fake cluster,
-    through the real ``kubernetes`` client; a 1 s progress deadline. Keyword arguments
-    change ``KubeSettings`` (``namespace=...``)."""
-    from dataclasses import replace
-
-    from kubernetes import client
-
-    from sandbox._kube.backend import KubeSandbox
-    from sandbox.settings import RolloutSettings, Settings
+    through the real ``kubernetes`` client; a 1 s progress deadline unless given. Keyword
+    arguments change ``KubeSettings`` (``namespace=...``)."""
+    from kubefake import kube_sandbox
 
     made = []
 
-    def make(progress_deadline_s: float = 1.0, **kube: str) -> KubeSandbox:
-        cfg = client.Configuration()
-        cfg.host, cfg.retries = str(kmock.url).rstrip("/"), 0
-        settings = Settings(backend="kube", sandbox_id="t1",
-                            rollout=RolloutSettings(progress_deadline_s=progress_deadline_s))
-        if kube:
-            settings = replace(settings, kube=replace(settings.kube, **kube))
-        sb = KubeSandbox(settings, api_client=client.ApiClient(cfg))
-        sb.api_poll_s = 0.02
+    def make(progress_deadline_s: float = 1.0, **kube: str):
+        sb = kube_sandbox(str(kmock.url), progress_deadline_s, **kube)
         made.append(sb)
         return sb
 
@@ -160,3 +148,15 @@ def make_kube_sb(kmock, fake):
 def kube_sb(make_kube_sb):
     """A ``KubeSandbox`` on the fake cluster, not up yet."""
     return make_kube_sb()
+
+
+@pytest.fixture
+def kube_cluster(monkeypatch):
+    """The fake cluster served from a thread of its own (``tests.kubefake.threaded_cluster``):
+    for synchronous tests, e.g. one body run against both tiers. ``kube_cluster.sandbox()``
+    makes a ``KubeSandbox`` on it; ``kube_cluster.fake`` has the knobs."""
+    from kubefake import threaded_cluster
+
+    with threaded_cluster() as cluster:
+        monkeypatch.setattr("sandbox._kube.waits.exec_read", cluster.fake.exec_read)
+        yield cluster

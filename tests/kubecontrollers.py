@@ -11,8 +11,10 @@ manager and the kubelet do after a write, reduced to what the kit's rollouts dep
   (``tests.kubeworkload.classify``); garbage collector: ReplicaSets of deleted Deployments
   and pods of deleted owners go. Jobs run at once (``job_pod``).
 
-Mixed into ``FakeCluster``; it relies on its store (``all``, ``get``, ``put``, ``update``,
-``delete``, ``pods_of``) and knobs.
+``ApiWrites`` is what the API server does to a write besides storing it: a 409 for a stale
+``resourceVersion``, ``generation`` on a spec change, the ``resize`` subresource applied, a
+Job's pod started, a refusal undone. Both are mixed into ``FakeCluster``; they rely on its
+store (``all``, ``get``, ``put``, ``update``, ``delete``, ``pods_of``) and knobs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import hashlib
 import json
 import time
 from typing import Any
+
+import kmock as km
 
 from kubeworkload import classify, job_pod
 
@@ -41,6 +45,52 @@ def meta(obj: Obj) -> Obj:
 
 def owned_by(obj: Obj, owner: Obj) -> bool:
     return any(o.get("uid") == meta(owner).get("uid") for o in meta(obj).get("ownerReferences") or [])
+
+
+class ApiWrites:  # noqa: B903 - a mixin of FakeCluster
+    """The API server's side of a write that kmock's emulator has stored."""
+
+    def _undo(self, plural: str, name: str, req: Any) -> None:
+        obj = self.k.objects[self._key(plural, name)]
+        history = [v for v in obj.history if v is not None]
+        if req.action == km.action.CREATE:
+            obj.delete()
+        elif req.action == km.action.DELETE:
+            obj.create(copy.deepcopy(obj.last.raw))
+        elif len(history) > 1:
+            self.k.objects[self._key(plural, name)] = copy.deepcopy(history[-2].raw)
+
+    def _stamp(self, plural: str, name: str, req: Any) -> None:
+        obj = self.k.objects[self._key(plural, name)]
+        before = obj.history[-2] if len(obj.history) > 1 and obj.history[-2] is not None else None
+        now = copy.deepcopy(obj.raw)
+        meta(now).setdefault("uid", f"uid-{plural}-{name}-{next(self._ids)}")
+        if before is not None and req.action == km.action.UPDATE and not req.subresource:
+            want = _precondition(req.data)
+            if want is not None and want != (before.raw.get("metadata") or {}).get("resourceVersion"):
+                self.k.objects[self._key(plural, name)] = copy.deepcopy(before.raw)
+                raise km.KubernetesError(status=409, reason="Conflict", message=(
+                    f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified;'
+                    " please apply your changes to the latest version and try again"))
+        if plural == "deployments":
+            old_spec = (before.raw if before is not None else {}).get("spec")
+            generation = (meta(now).get("generation") or 0) + (1 if now.get("spec") != old_spec else 0)
+            meta(now)["generation"] = max(1, generation)
+        if plural == "pods" and req.subresource == "resize":
+            self._resize(now)
+        if plural == "jobs" and req.action == km.action.CREATE:
+            self._job(now)
+        self.put(plural, now)
+
+    def _resize(self, pod: Obj) -> None:
+        if self.resize_refused:
+            pod.setdefault("status", {})["conditions"] = [{"type": "PodResizePending", "status": "True",
+                                                           "reason": "Infeasible", "message": "Node didn't have"
+                                                           " enough capacity: cpu, requested: 64000"}]
+            return
+        by_name = {c["name"]: c for c in pod["spec"]["containers"]}
+        for cs in pod.get("status", {}).get("containerStatuses") or []:
+            cs["resources"] = copy.deepcopy(by_name[cs["name"]].get("resources") or {})
 
 
 class Controllers:  # noqa: B903 - a mixin of FakeCluster
@@ -197,3 +247,12 @@ def selected(pod: Obj, selector: dict[str, str]) -> bool:
 def ready(pod: Obj) -> bool:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return bool(statuses) and all(cs.get("ready") for cs in statuses) and not meta(pod).get("deletionTimestamp")
+
+
+def _precondition(body: Any) -> str | None:
+    """The resourceVersion a write says it was based on (JSON patch or merge patch)."""
+    if isinstance(body, list):
+        return next((op.get("value") for op in body if op.get("path") == "/metadata/resourceVersion"), None)
+    if isinstance(body, dict):
+        return (body.get("metadata") or {}).get("resourceVersion")
+    return None

@@ -2,11 +2,16 @@
 ``kubernetes`` client creates, and applies JSON and merge patches) plus, behind it, the
 controllers and kubelet a real cluster runs, small enough to read.
 
-Use it through the fixtures of ``tests/unit/conftest.py``::
+Two ways in, both fixtures of ``tests/conftest.py``:
 
-    async def test_x(kube_sb, fake):       # a KubeSandbox on the fake, not up yet
+    async def test_x(kube_sb, fake):       # in the test's event loop (kmock's own fixture)
         await run(kube_sb.up)               # sandbox calls are synchronous: run them in a thread
         fake.images.discard(DEFECT)         # knobs: see FakeCluster's attributes
+
+    def test_y(kube_cluster):              # served from a thread of its own: a plain sync test,
+        sb = kube_cluster.sandbox()         # so one test body can run against both tiers
+        sb.up()
+        kube_cluster.sync(lambda c: c.all("pods"))   # read the cluster in its own thread
 
 What runs behind the API (``tests.kubecontrollers``, after every write and when a progress
 deadline falls due):
@@ -31,15 +36,18 @@ deadline falls due):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import json
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kmock as km
 
-from kubecontrollers import Controllers, iso, meta, owned_by, ready, selected
+from kubecontrollers import ApiWrites, Controllers, iso, meta, owned_by, ready, selected
 from kubeworkload import DEFECT_IMAGE, DataVolume, Workload
 
 NS, SID = "labkit-t1", "t1"
@@ -53,7 +61,7 @@ COMPONENT = "app.kubernetes.io/component"
 Obj = dict[str, Any]
 
 
-class FakeCluster(Controllers):
+class FakeCluster(ApiWrites, Controllers):
     """The controllers behind kmock's emulator. Knobs (plain attributes):
 
     * ``images``: image names the node holds; ``nodes_readable``: whether the account may
@@ -167,6 +175,9 @@ class FakeCluster(Controllers):
             await asyncio.sleep(0.02)
 
     # --- the object store ------------------------------------------------------------------
+    def _key(self, plural: str, name: str) -> tuple[Any, str, str]:
+        return (R[plural], NS, name)
+
     def get(self, plural: str, name: str) -> Obj | None:
         key = (R[plural], NS, name)
         obj = self.k.objects[key] if key in self.k.objects else None
@@ -250,48 +261,6 @@ class FakeCluster(Controllers):
                 self._stamp(plural, name, req)
             self.reconcile()
 
-    def _undo(self, plural: str, name: str, req: Any) -> None:
-        obj = self.k.objects[R[plural], NS, name]
-        history = [v for v in obj.history if v is not None]
-        if req.action == km.action.CREATE:
-            obj.delete()
-        elif req.action == km.action.DELETE:
-            obj.create(copy.deepcopy(obj.last.raw))
-        elif len(history) > 1:
-            self.k.objects[R[plural], NS, name] = copy.deepcopy(history[-2].raw)
-
-    def _stamp(self, plural: str, name: str, req: Any) -> None:
-        obj = self.k.objects[R[plural], NS, name]
-        before = obj.history[-2] if len(obj.history) > 1 and obj.history[-2] is not None else None
-        now = copy.deepcopy(obj.raw)
-        meta(now).setdefault("uid", f"uid-{plural}-{name}-{next(self._ids)}")
-        if before is not None and req.action == km.action.UPDATE and not req.subresource:
-            want = _precondition(req.data)
-            if want is not None and want != (before.raw.get("metadata") or {}).get("resourceVersion"):
-                self.k.objects[R[plural], NS, name] = copy.deepcopy(before.raw)
-                raise km.KubernetesError(status=409, reason="Conflict", message=(
-                    f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified;'
-                    " please apply your changes to the latest version and try again"))
-        if plural == "deployments":
-            old_spec = (before.raw if before is not None else {}).get("spec")
-            generation = (meta(now).get("generation") or 0) + (1 if now.get("spec") != old_spec else 0)
-            meta(now)["generation"] = max(1, generation)
-        if plural == "pods" and req.subresource == "resize":
-            self._resize(now)
-        if plural == "jobs" and req.action == km.action.CREATE:
-            self._job(now)
-        self.put(plural, now)
-
-    def _resize(self, pod: Obj) -> None:
-        if self.resize_refused:
-            pod.setdefault("status", {})["conditions"] = [{"type": "PodResizePending", "status": "True",
-                                                           "reason": "Infeasible", "message": "Node didn't have"
-                                                           " enough capacity: cpu, requested: 64000"}]
-            return
-        by_name = {c["name"]: c for c in pod["spec"]["containers"]}
-        for cs in pod.get("status", {}).get("containerStatuses") or []:
-            cs["resources"] = copy.deepcopy(by_name[cs["name"]].get("resources") or {})
-
     # --- proxies ---------------------------------------------------------------------------------
     def _service_proxy(self, req: Any) -> Any:
         name = req.name.split(":")[0]
@@ -321,10 +290,76 @@ class FakeCluster(Controllers):
                                      message="error trying to reach service: connection refused")
         return workload.http(req.method.upper(), path, req.data, self)
 
-def _precondition(body: Any) -> str | None:
-    """The resourceVersion a write says it was based on (JSON patch or merge patch)."""
-    if isinstance(body, list):
-        return next((op.get("value") for op in body if op.get("path") == "/metadata/resourceVersion"), None)
-    if isinstance(body, dict):
-        return (body.get("metadata") or {}).get("resourceVersion")
-    return None
+def kube_sandbox(url: str, progress_deadline_s: float = 1.0, **kube: str) -> Any:
+    """A ``KubeSandbox`` (sandbox ``t1``, namespace ``labkit-t1``) talking to the fake at
+    ``url`` through the real ``kubernetes`` client; ``kube`` changes ``KubeSettings``."""
+    from dataclasses import replace
+
+    from kubernetes import client
+
+    from sandbox._kube.backend import KubeSandbox
+    from sandbox.settings import RolloutSettings, Settings
+
+    cfg = client.Configuration()
+    cfg.host, cfg.retries = url.rstrip("/"), 0
+    settings = Settings(backend="kube", sandbox_id=SID, rollout=RolloutSettings(progress_deadline_s=progress_deadline_s))
+    if kube:
+        settings = replace(settings, kube=replace(settings.kube, **kube))
+    sb = KubeSandbox(settings, api_client=client.ApiClient(cfg))
+    sb.api_poll_s = 0.02
+    return sb
+
+
+class ThreadedCluster:
+    """A ``FakeCluster`` served from an event loop in a thread of its own, for synchronous
+    tests: ``sandbox()`` makes a sandbox on it, ``sync(fn)`` runs ``fn(cluster)`` in the
+    cluster's thread (its objects change there), ``fake`` is the cluster for its knobs."""
+
+    def __init__(self, fake: FakeCluster, loop: asyncio.AbstractEventLoop, url: str) -> None:
+        self.fake, self.loop, self.url = fake, loop, url
+        self.made: list[Any] = []
+
+    def sandbox(self, progress_deadline_s: float = 1.0, **kube: str) -> Any:
+        sb = kube_sandbox(self.url, progress_deadline_s, **kube)
+        self.made.append(sb)
+        return sb
+
+    def sync(self, fn: Callable[[FakeCluster], Any]) -> Any:
+        async def call() -> Any:
+            return fn(self.fake)
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=30)
+
+
+@contextlib.contextmanager
+def threaded_cluster() -> Iterator[ThreadedCluster]:
+    """Start kmock's emulator and server and the fake's controllers in a thread; stop them."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="kubefake", daemon=True)
+    thread.start()
+    stack = contextlib.AsyncExitStack()
+
+    async def start() -> tuple[FakeCluster, str, asyncio.Task]:
+        kmock = await stack.enter_async_context(km.KubernetesEmulator())
+        await stack.enter_async_context(km.Server(kmock))
+        fake = FakeCluster(kmock)
+        return fake, str(kmock.url), asyncio.create_task(fake.run())
+
+    fake, url, task = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+    cluster = ThreadedCluster(fake, loop, url)
+    try:
+        yield cluster
+    finally:
+        for sb in cluster.made:
+            for proxy in [sb._proxy, *sb._pod_proxies.values()]:
+                if proxy is not None:
+                    proxy.close()
+
+        async def stop() -> None:
+            task.cancel()
+            await stack.aclose()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()

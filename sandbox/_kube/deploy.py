@@ -198,12 +198,15 @@ class Rollouts:
         main, rs = objs.main, objs.main_rs(number)
         if rs is not None and reason is not None:
             self._mark(rs, reason, logs or waits.tail_logs(self.api, self.pods(number, ro.STABLE)))
-        live = next((r for r in reversed(self.history(self.objects())) if r.state == "serving"
-                     and r.number != number), None)
+        live = next((r for r in reversed(self.history(self.objects()))  # what served before ``number``
+                     if r.state in ("serving", "superseded") and r.number != number), None)
         live_rs = objs.main_rs(live.number) if live else None
         if main is not None and ro.revision_of(main) == number:
             if live_rs is not None:
                 self.api.patch("Deployment", ro.MAIN, ro.restore_patch(main, live_rs), JSON_PATCH)
+            elif reason is None:  # nothing served and nothing started: as if never deployed
+                self.api.delete("Deployment", ro.MAIN)
+                return
             else:
                 self.api.scale(ro.MAIN, 0)
         if rs is not None and reason is None:
@@ -260,8 +263,10 @@ class Rollouts:
             self._write_main(template, (canary.get("spec") or {}).get("replicas") or 1, cause)
             self._follow_main(number)
         except BaseException as e:
+            why = e.reason if isinstance(e, RolloutFailed) else f"promotion failed: {e}" if isinstance(
+                e, Exception) else STOPPED_EARLY
             with contextlib.suppress(Exception):
-                self._stop_canary(number, getattr(e, "reason", STOPPED_EARLY), getattr(e, "logs", ""))
+                self._stop_canary(number, why, getattr(e, "logs", ""))
             raise
         self.api.delete("Deployment", ro.canary_name(number))
         self._prune()

@@ -291,6 +291,33 @@ async def test_an_image_that_cannot_be_pulled_is_found_at_once_and_leaves_no_rev
     assert (await run(sb.status)).rollout == "complete"
 
 
+async def test_a_first_deploy_whose_image_never_arrives_leaves_nothing_behind(kube_sb, fake):
+    from sandbox.errors import ImageMissing
+
+    await run(kube_sb.up)
+    fake.images.discard("labkit/modelapi:1.0.0")
+    fake.nodes_readable = False
+    with pytest.raises(ImageMissing):
+        await asyncio.wait_for(run(kube_sb.deploy, model="v1"), timeout=5)
+    assert await run(kube_sb.history) == [] and fake.get("deployments", "modelapi") is None
+    fake.images.add("labkit/modelapi:1.0.0")
+    assert (await run(kube_sb.deploy, model="v1")).number == 1  # numbered as if it never happened (Docker's rule)
+
+
+async def test_a_promotion_the_quota_refuses_is_infrastructure_and_the_old_revision_keeps_serving(
+        make_kube_sb, fake):
+    from sandbox.errors import KubeForbidden
+
+    sb = await deployed(make_kube_sb(progress_deadline_s=60))
+    await run(sb.deploy, model="v2", wait=False)
+    fake.quota_pods = len(fake.all("pods"))  # the canary got its pod; the promotion gets none
+    with pytest.raises(KubeForbidden, match="exceeded quota"):
+        await asyncio.wait_for(run(sb.wait_for_rollout), timeout=10)
+    history = await run(sb.history)
+    assert states(history) == [(1, "serving"), (2, "failed")] and history[1].reason.startswith("promotion failed")
+    assert (await run(sb.search, "disk full"))["model"] == "v1"
+
+
 async def test_preflight_and_foreign_objects(kube_sb, fake):
     fake.images.clear()
     with pytest.raises(InfrastructureError, match="labkit/modelapi:1.0.0 is not available"):
@@ -303,3 +330,16 @@ async def test_preflight_and_foreign_objects(kube_sb, fake):
     assert [v["name"] for v in foreign["configmaps"].values()] == ["instructor-notes"]
     assert set(foreign) == {"configmaps"}  # everything else is the kit's, labelled
     json.dumps(foreign)
+
+
+# --- the same, synchronously (the flavour a cross-tier test uses) ------------------------------------
+def test_the_threaded_cluster_serves_a_plain_synchronous_test(kube_cluster):
+    sb = kube_cluster.sandbox(progress_deadline_s=60)
+    sb.up()
+    sb.deploy(model="v1")
+    canary = sb.deploy(model="v2", wait=False)
+    assert sb.search("disk full")["model"] == "v1" and sb.status().rollout == "progressing"
+    assert [ServiceClient(u).version()["model"] for u in sb.revision_endpoints(canary.number)] == ["v2"]
+    assert sb.wait_for_rollout().number == canary.number and sb.search("disk full")["model"] == "v2"
+    assert kube_cluster.sync(lambda c: c.get("deployments", "modelapi-canary-r2")) is None
+    assert [r.number for r in sb.history()] == [1, 2]
