@@ -109,6 +109,10 @@ class KubeSandbox(KubeData, Sandbox):
             obj = self._ensure(base[key])
             if obj["kind"] == "Deployment" and not (obj.get("spec") or {}).get("replicas"):
                 self.api.scale(PROVIDER, 1)  # stopped (an outage): start it again, as the Docker tier does
+            want = (base[key].get("spec") or {}).get("selector")
+            if obj["kind"] == "Service" and (obj.get("spec") or {}).get("selector") != want:
+                # made before canaries had a track of their own: select the stable track only
+                self.api.patch("Service", obj["metadata"]["name"], {"spec": {"selector": want}})
         waits.wait_available(self.api, PROVIDER, 1, self.setup_timeout_s, self.api_poll_s, "starting the provider")
         return self
 

@@ -74,9 +74,15 @@ class Objects:
         return [rs for rs in self.replicasets if revision_of(rs) == number and owner_of(rs, owners) is not None]
 
     def main_rs(self, number: int) -> Obj | None:
+        """The main Deployment's ReplicaSet of ``number``: its current one if that runs it (a
+        template changed behind the kit's back, ``kubectl set image``, keeps the number), else
+        the newest."""
         main = self.main
         found = self.rss_of(number, main) if main is not None else []
-        return found[0] if found else None
+        current = self.current(main)
+        if current is not None and any(rs is current for rs in found):
+            return current
+        return max(found, key=lambda rs: meta(rs).get("creationTimestamp") or "", default=None)
 
     def numbers(self) -> list[int]:
         """Every revision number the objects know (ReplicaSets and Deployment templates)."""
@@ -119,18 +125,18 @@ def _facts(objs: Objects, number: int, rss: list[Obj], resolve: Callable[[str], 
         created_at=min(created, default=0.0),
         change_cause=ann.get(CAUSE, ""),
         rollback_of=int(back) if back.isdigit() else None,
-        promoted_at=_promoted_at(objs, main_rs, is_main_current, bool(failed)),
+        promoted_at=_promoted_at(objs, number, main_rs, is_main_current, bool(failed)),
         finished_at=max(finished, default=None),
         failure=failed or _deadline_failure(objs, rss),
     )
 
 
-def _promoted_at(objs: Objects, main_rs: Obj | None, is_current: bool, failed: bool) -> float | None:
+def _promoted_at(objs: Objects, number: int, main_rs: Obj | None, is_current: bool, failed: bool) -> float | None:
     if main_rs is None:
         return None
-    stamped = parse_time(annotations(main_rs).get(PROMOTED_AT))
-    if stamped is not None:
-        return stamped
+    stamps = [t for rs in objs.rss_of(number, objs.main) if (t := parse_time(annotations(rs).get(PROMOTED_AT)))]
+    if stamps:
+        return min(stamps)
     if failed:
         return None
     created = parse_time(meta(main_rs).get("creationTimestamp")) or 0.0

@@ -256,6 +256,16 @@ async def test_a_resize_the_kubelet_refuses_says_why(kube_sb, fake):
         await run(sb.throttle_serving, 0.5)
 
 
+async def test_a_template_changed_behind_the_kits_back_keeps_its_number_and_shows_what_runs(kube_sb, fake):
+    sb = await deployed(kube_sb)
+    main = fake.get("deployments", "modelapi")
+    main["spec"]["template"]["spec"]["containers"][0]["image"] = "labkit/modelapi:9.9.9"  # kubectl set image
+    fake.put("deployments", main)
+    fake.reconcile()
+    [rev] = await run(sb.history)
+    assert (rev.number, rev.state, rev.spec.image) == (1, "serving", "labkit/modelapi:9.9.9")
+
+
 async def test_the_spec_cpus_sets_limit_and_request(kube_sb, fake):
     sb = await deployed(kube_sb)
     await run(sb.deploy, cpus="250m")

@@ -77,6 +77,18 @@ async def test_up_creates_labelled_objects_in_its_namespace_then_is_idempotent(k
     assert (scale.name, scale.data) == ("provider", {"spec": {"replicas": 1}})
 
 
+async def test_up_makes_a_front_door_from_before_canaries_select_the_stable_track(kube_sb, kmock, fake):
+    await run(kube_sb.up)
+    service = fake.get("services", "modelapi")
+    del service["spec"]["selector"][TRACK]  # as the kit made it before canaries had a track
+    fake.put("services", service)
+    await run(kube_sb.up)
+    [patch] = requests(kmock, "PATCH", "services")
+    assert patch.data == {"spec": {"selector": {"app.kubernetes.io/component": "modelapi", TRACK: "stable",
+                                                "labkit.dev/sandbox": "t1"}}}
+    assert fake.get("services", "modelapi")["spec"]["selector"][TRACK] == "stable"
+
+
 async def test_a_crashing_provider_fails_up_with_its_last_log_line(kube_sb, fake):
     fake.provider_crashes = True
     with pytest.raises(InfrastructureError) as info:
