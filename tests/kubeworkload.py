@@ -73,6 +73,7 @@ class Workload:
     model: str = ""
     index: str = ""
     snapshot: str = ""
+    manifest: Obj | None = None
     top_k: int = 5
     reason: str = ""
     detail: str = ""
@@ -127,7 +128,8 @@ class Workload:
             return (200 if ready["ready"] else 503), ready
         if route == "/version":
             return 200, {"model": self.model, "index": self.index, "image_revision": self.image.rsplit(":", 1)[-1],
-                         "corpus_snapshot": self.snapshot or None, "service_version": "fake"}
+                         "index_manifest": self.manifest, "corpus_snapshot": self.snapshot or None,
+                         "service_version": "fake"}
         if route == "/metrics":
             return 200, self._metrics().encode()
         if route == "/v1/search" and method == "POST":
@@ -193,7 +195,7 @@ def _readiness(w: Workload, data_dir: str, data: DataVolume) -> None:
         w.detail = (f"model {w.model} ({DIMS.get(w.model, 0)} dims) over an index built by"
                     f" {manifest['model_version']} ({manifest['dims']} dims)")
     else:
-        w.snapshot = manifest["corpus_snapshot"]
+        w.snapshot, w.manifest = manifest["corpus_snapshot"], dict(manifest)
 
 
 def job_pod(job: Obj, cluster: Any) -> tuple[Obj, str, bool]:

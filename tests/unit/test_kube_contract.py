@@ -422,3 +422,16 @@ async def test_catalog_faults_inject_and_heal_through_these_primitives(kube_sb, 
     assert (await run(kube_sb.status)).spec == before and await run(active_faults, kube_sb) == {}
     assert [(r.number, r.state) for r in await run(kube_sb.history)] == [
         (1, "superseded"), (2, "superseded"), (3, "superseded"), (4, "failed"), (5, "serving")]
+
+
+@pytest.mark.parametrize("fault_id", ["bad-rollout", "model-index-mismatch", "config-drift"])
+def test_the_fault_round_trip_both_tiers_share(kube_cluster, fault_id):
+    """``tests/faultcheck.py``'s round trip (inject, detected with hints, remediated, healed,
+    healed alone), synchronously, for the faults whose probes the fake's pods can answer
+    (the others measure recall, latency or drift of the real model API: the e2e suite's)."""
+    from faultcheck import assert_round_trip
+
+    sb = kube_cluster.sandbox(progress_deadline_s=2)
+    sb.up()
+    sb.deploy(model="v1")
+    assert_round_trip(sb, fault_id)
