@@ -353,3 +353,15 @@ def test_the_threaded_cluster_serves_a_plain_synchronous_test(kube_cluster):
     assert sb.wait_for_rollout().number == canary.number and sb.search("disk full")["model"] == "v2"
     assert kube_cluster.sync(lambda c: c.get("deployments", "modelapi-canary-r2")) is None
     assert [r.number for r in sb.history()] == [1, 2]
+
+
+def test_a_first_deploy_as_a_canary_serves_nothing_until_promoted(kube_cluster):
+    sb = kube_cluster.sandbox(progress_deadline_s=60)
+    sb.up()
+    first = sb.deploy(model="v1", wait=False)
+    st = sb.status()
+    assert (first.number, st.serving_revision, st.rollout, st.ready) == (1, None, "progressing", False)
+    assert "no endpoints available" in st.reason
+    assert kube_cluster.sync(lambda c: c.get("deployments", "modelapi")) is None
+    assert sb.wait_for_rollout().state == "serving"
+    assert sb.status().ready and sb.search("disk full")["model"] == "v1"
