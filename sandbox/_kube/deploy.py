@@ -259,8 +259,8 @@ class Rollouts:
         since = ro.meta(crs or canary).get("creationTimestamp") or ro.stamp()
         template = ro.on_track(ro.template_of(canary), ro.STABLE, **{ro.CANARY_CREATED: since})
         cause = ro.annotations(template).get(ro.CAUSE, "")
+        self._write_main(template, (canary.get("spec") or {}).get("replicas") or 1, cause)  # refused: it waits on
         try:
-            self._write_main(template, (canary.get("spec") or {}).get("replicas") or 1, cause)
             self._follow_main(number)
         except BaseException as e:
             why = e.reason if isinstance(e, RolloutFailed) else f"promotion failed: {e}" if isinstance(

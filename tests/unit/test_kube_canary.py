@@ -94,6 +94,20 @@ async def test_wait_for_rollout_promotes_the_canary_onto_the_main_deployment(kub
     assert await run(sb.wait_for_rollout) == history[1]  # nothing left to wait for
 
 
+async def test_a_promotion_the_api_server_refuses_leaves_the_canary_waiting(make_kube_sb, fake):
+    import kmock as km
+
+    from sandbox.errors import KubeConflict
+
+    sb = await deployed(make_kube_sb(progress_deadline_s=60))
+    await run(sb.deploy, model="v2", wait=False)
+    fake.refuse("deployments", km.KubernetesError(status=409, reason="Conflict", message="modified"), times=2)
+    with pytest.raises(KubeConflict):
+        await run(sb.wait_for_rollout)
+    assert states(await run(sb.history)) == [(1, "serving"), (2, "progressing")]  # a temporary error: it waits on
+    assert (await run(sb.wait_for_rollout)).state == "serving"
+
+
 async def test_an_interrupted_promotion_is_finished_by_the_next_wait(make_kube_sb, fake):
     sb = await deployed(make_kube_sb(progress_deadline_s=60))
     await run(sb.deploy, model="v2", wait=False)
