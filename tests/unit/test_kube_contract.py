@@ -10,7 +10,6 @@ fake answers in the test's event loop, so every call runs in a worker thread (``
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import kmock as km
@@ -91,8 +90,9 @@ async def test_up_makes_a_front_door_from_before_canaries_select_the_stable_trac
 
 async def test_a_crashing_provider_fails_up_with_its_last_log_line(kube_sb, fake):
     fake.provider_crashes = True
+    kube_sb.setup_timeout_s = 30  # the crash is seen at once; this only bounds a regression
     with pytest.raises(InfrastructureError) as info:
-        await asyncio.wait_for(run(kube_sb.up), timeout=10)
+        await run(kube_sb.up)
     text = str(info.value)
     assert text.startswith("starting the provider: provider keeps crashing;")
     assert "CrashLoopBackOff, exited with code 1" in text and "PROVIDER_MODE='sloww'" in text
@@ -116,8 +116,9 @@ async def test_up_refuses_to_adopt_an_object_it_did_not_make(kube_sb, kmock, fak
 
 async def test_a_missing_image_fails_up_at_once_with_the_command_that_fixes_it(kube_sb, fake):
     fake.image_missing = True
+    kube_sb.setup_timeout_s = 30  # the pull error is seen at once; this only bounds a regression
     with pytest.raises(InfrastructureError) as info:
-        await asyncio.wait_for(run(kube_sb.up), timeout=10)
+        await run(kube_sb.up)
     assert str(info.value).startswith("seeding the data volume: image labkit/modelapi:1.0.0 is not available in"
                                       " the cluster (ErrImageNeverPull) (fix: load it into kind with `labkit"
                                       " cluster load-image`")
@@ -365,7 +366,7 @@ async def test_restart_serving_deletes_only_the_serving_replicas(kube_sb, kmock,
     await run(kube_sb.deploy, model="v2", wait=False)  # a canary waits beside them
     serving = sorted(p["metadata"]["name"] for p in fake.all("pods")
                      if p["metadata"]["labels"].get("labkit.dev/revision") == "1")
-    await asyncio.wait_for(run(kube_sb.restart_serving), timeout=5)  # returns once the replacements are ready
+    await run(kube_sb.restart_serving)  # returns once the replacements are ready
     assert sorted(r.name for r in requests(kmock, "DELETE", "pods")) == serving
     st = await run(kube_sb.status)
     assert len(st.replicas(1)) == 2 and not {c.name for c in st.replicas(1)} & set(serving)
@@ -404,7 +405,7 @@ async def test_a_quota_refusal_is_infrastructure_never_a_trainee_result(kube_sb,
     assert "ask your instructor" in str(e)
     fake.quota_pods = len(fake.all("pods"))  # the ReplicaSet controller may create no pod more
     with pytest.raises(KubeForbidden, match="the cluster refused the pods of revision 2: .*exceeded quota"):
-        await asyncio.wait_for(run(kube_sb.deploy, model="v2"), timeout=5)
+        await run(kube_sb.deploy, model="v2")  # from the Deployment's condition, not its deadline
     assert [(r.number, r.state) for r in await run(kube_sb.history)] == [(1, "serving")]  # it never started
 
 
