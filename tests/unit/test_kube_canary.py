@@ -74,8 +74,8 @@ async def test_a_canary_takes_no_user_traffic_until_promoted(make_kube_sb, kmock
     assert states(await run(sb.history)) == [(1, "serving"), (2, "progressing")]
 
 
-async def test_wait_for_rollout_promotes_the_canary_onto_the_main_deployment(kube_sb, kmock, fake):
-    sb = await deployed(kube_sb)
+async def test_wait_for_rollout_promotes_the_canary_onto_the_main_deployment(make_kube_sb, kmock, fake):
+    sb = await deployed(make_kube_sb(progress_deadline_s=60))  # promoted well within its deadline
     await run(sb.deploy, model="v2", wait=False, change_cause="canary v2")
     canary_rs = [rs for rs in fake.all("replicasets") if rs["metadata"]["name"].startswith("modelapi-canary-r2")]
     done = await run(sb.wait_for_rollout)
