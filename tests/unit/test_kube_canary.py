@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
+import kmock as km
 import pytest
 from conftest import run
 from kubefake import NS, R
@@ -23,7 +25,15 @@ import graders
 from sandbox._kube import rollout as ro
 from sandbox._kube.rollout import parse_time
 from sandbox.client import ServiceClient
-from sandbox.errors import InfrastructureError, InvalidInput, RolloutFailed, UnknownChoice
+from sandbox.errors import (
+    ImageMissing,
+    InfrastructureError,
+    InvalidInput,
+    KubeConflict,
+    KubeForbidden,
+    RolloutFailed,
+    UnknownChoice,
+)
 
 TRACK = "labkit.dev/track"
 REVISION = "labkit.dev/revision"
@@ -95,10 +105,6 @@ async def test_wait_for_rollout_promotes_the_canary_onto_the_main_deployment(mak
 
 
 async def test_a_promotion_the_api_server_refuses_leaves_the_canary_waiting(make_kube_sb, fake):
-    import kmock as km
-
-    from sandbox.errors import KubeConflict
-
     sb = await deployed(make_kube_sb(progress_deadline_s=60))
     await run(sb.deploy, model="v2", wait=False)
     fake.refuse("deployments", km.KubernetesError(status=409, reason="Conflict", message="modified"), times=2)
@@ -183,8 +189,6 @@ async def test_rollback_numbering_is_the_docker_tiers(kube_sb, fake):
 
 
 async def test_history_keeps_the_newest_finished_revisions_up_to_the_limit(make_kube_sb, fake):
-    from dataclasses import replace
-
     sb = make_kube_sb()
     sb.settings = replace(sb.settings, rollout=replace(sb.settings.rollout, revision_history_limit=2))
     await deployed(sb)
@@ -294,8 +298,6 @@ async def test_the_spec_cpus_sets_limit_and_request(kube_sb, fake):
 
 # --- images, preflight, foreign objects ------------------------------------------------------------------
 async def test_an_image_no_node_holds_is_refused_before_anything_changes(kube_sb, kmock, fake):
-    from sandbox.errors import ImageMissing
-
     sb = await deployed(kube_sb)
     fake.images.discard(DEFECT_IMAGE)
     before = len(writes(kmock))
@@ -306,8 +308,6 @@ async def test_an_image_no_node_holds_is_refused_before_anything_changes(kube_sb
 
 
 async def test_an_image_that_cannot_be_pulled_is_found_at_once_and_leaves_no_revision(kube_sb, kmock, fake):
-    from sandbox.errors import ImageMissing
-
     sb = await deployed(kube_sb)
     fake.images.discard(DEFECT_IMAGE)
     fake.nodes_readable = False  # a trainee may not list nodes: the kubelet says it
@@ -318,8 +318,6 @@ async def test_an_image_that_cannot_be_pulled_is_found_at_once_and_leaves_no_rev
 
 
 async def test_a_first_deploy_whose_image_never_arrives_leaves_nothing_behind(kube_sb, fake):
-    from sandbox.errors import ImageMissing
-
     await run(kube_sb.up)
     fake.images.discard("labkit/modelapi:1.0.0")
     fake.nodes_readable = False
@@ -332,8 +330,6 @@ async def test_a_first_deploy_whose_image_never_arrives_leaves_nothing_behind(ku
 
 async def test_a_promotion_the_quota_refuses_is_infrastructure_and_the_old_revision_keeps_serving(
         make_kube_sb, fake):
-    from sandbox.errors import KubeForbidden
-
     sb = await deployed(make_kube_sb(progress_deadline_s=60))
     await run(sb.deploy, model="v2", wait=False)
     fake.quota_pods = len(fake.all("pods"))  # the canary got its pod; the promotion gets none
