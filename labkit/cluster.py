@@ -143,6 +143,7 @@ def _role_rules() -> list[dict[str, Any]]:
          "verbs": ro},
         {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward", "pods/proxy", "services/proxy"],
          "verbs": ["get", "create"]},
+        {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["get", "patch"]},  # in-place CPU limit
         {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": rw},
         {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update", "patch"]},
         {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": rw},

@@ -96,3 +96,67 @@ def sandbox(sandbox_factory):
     sb = sandbox_factory().up()
     sb.deploy(model="v1", index="2026-11-01")
     return sb
+
+
+# --- the kube tier on a fake cluster (tests/kubefake.py) -------------------------------------------
+async def run(fn, *args, **kwargs):
+    """Call a (synchronous) sandbox method in a worker thread: the fake cluster answers in
+    the test's event loop, which must keep running meanwhile."""
+    import asyncio
+    from functools import partial
+
+    return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+
+@pytest.fixture
+async def fake(kmock, monkeypatch):
+    """A fake Kubernetes cluster behind kmock (``tests.kubefake.FakeCluster``), its
+    controllers running for the test's duration."""
+    import asyncio
+
+    from kubefake import FakeCluster
+
+    cluster = FakeCluster(kmock)
+    monkeypatch.setattr("sandbox._kube.waits.exec_read", cluster.exec_read)
+    task = asyncio.get_running_loop().create_task(cluster.run())
+    yield cluster
+    task.cancel()
+
+
+@pytest.fixture
+def make_kube_sb(kmock, fake):
+    """Make ``KubeSandbox`` es (sandbox ``t1``, namespace ``labkit-t1``) on the fake cluster,
+    through the real ``kubernetes`` client; a 1 s progress deadline unless given. Keyword
+    arguments change ``KubeSettings`` (``namespace=...``)."""
+    from kubefake import kube_sandbox
+
+    made = []
+
+    def make(progress_deadline_s: float = 1.0, **kube: str):
+        sb = kube_sandbox(str(kmock.url), progress_deadline_s, **kube)
+        made.append(sb)
+        return sb
+
+    yield make
+    for sb in made:  # close the local proxies (down() would block the loop the fake runs in)
+        for proxy in [sb._proxy, *sb._pod_proxies.values()]:
+            if proxy is not None:
+                proxy.close()
+
+
+@pytest.fixture
+def kube_sb(make_kube_sb):
+    """A ``KubeSandbox`` on the fake cluster, not up yet."""
+    return make_kube_sb()
+
+
+@pytest.fixture
+def kube_cluster(monkeypatch):
+    """The fake cluster served from a thread of its own (``tests.kubefake.threaded_cluster``):
+    for synchronous tests, e.g. one body run against both tiers. ``kube_cluster.sandbox()``
+    makes a ``KubeSandbox`` on it; ``kube_cluster.fake`` has the knobs."""
+    from kubefake import threaded_cluster
+
+    with threaded_cluster() as cluster:
+        monkeypatch.setattr("sandbox._kube.waits.exec_read", cluster.fake.exec_read)
+        yield cluster

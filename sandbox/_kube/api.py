@@ -49,6 +49,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "Job": ("batch", "job"),
 }
 JSON_PATCH = "application/json-patch+json"
+FORBIDDEN_FIX = ("your cluster account may not do this (RBAC) or the namespace quota is exhausted:"
+                 " ask your instructor, or free resources (`labkit sandbox reset`)")
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -68,8 +70,7 @@ def api_error(e: ApiException, doing: str, namespace: str) -> Exception:
         return KubeInvalid(text)
     fixes = {
         401: "your cluster credentials were rejected: refresh them (kubeconfig) or ask your instructor",
-        403: "your cluster account may not do this (RBAC) or the namespace quota is exhausted:"
-             " ask your instructor, or free resources (`labkit sandbox reset`)",
+        403: FORBIDDEN_FIX,
         409: "someone changed it at the same time: run the command again",
     }
     cls = {403: KubeForbidden, 409: KubeConflict}.get(code) or (
@@ -192,6 +193,22 @@ class KubeApi:
                 return False
             raise
         return True
+
+    def resize(self, pod: str, patch: list[dict[str, Any]]) -> dict[str, Any]:
+        """In-place pod resize (the ``resize`` subresource, Kubernetes 1.33+): a JSON patch of
+        the containers' resources, applied by the kubelet without a restart."""
+        return self.call(f"resizing pod {pod} in place", self.core.patch_namespaced_pod_resize, pod,
+                         self.namespace, patch, _content_type=JSON_PATCH)
+
+    def node_images(self) -> set[str] | None:
+        """Every image name the nodes report holding; None when this account may not list
+        nodes (cohort trainees) or the answer is not usable."""
+        try:
+            nodes = self.call("listing nodes", self.core.list_node).get("items") or []
+        except (KubeApiError, ClusterUnreachable):
+            return None
+        return {name for node in nodes for image in (node.get("status") or {}).get("images") or []
+                for name in image.get("names") or []}
 
     def scale(self, deployment: str, replicas: int) -> dict[str, Any]:
         return self.call(f"scaling Deployment {deployment}", self.apps.patch_namespaced_deployment_scale,

@@ -8,6 +8,7 @@ image registry. What the tests validate is therefore what a sandbox runs.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import yaml
 
 from .. import labels
 from ..errors import InfrastructureError
+
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "k8s"
 BASE_DIR = K8S_DIR / "base"
@@ -35,7 +38,13 @@ def registry_image(image: str, registry: str) -> str:
 
 
 def load_base(base_dir: Path = BASE_DIR) -> list[dict[str, Any]]:
-    """Every document of the files ``base_dir/kustomization.yaml`` lists, in order."""
+    """Every document of the files ``base_dir/kustomization.yaml`` lists, in order (parsed once
+    a process: every deploy renders the base)."""
+    return copy.deepcopy(_load_base(base_dir))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_base(base_dir: Path) -> list[dict[str, Any]]:
     kustomization = base_dir / "kustomization.yaml"
     if not kustomization.is_file():
         raise InfrastructureError(
@@ -44,7 +53,7 @@ def load_base(base_dir: Path = BASE_DIR) -> list[dict[str, Any]]:
         )
     docs: list[dict[str, Any]] = []
     for name in yaml.safe_load(kustomization.read_text())["resources"]:
-        docs += [d for d in yaml.safe_load_all((base_dir / name).read_text()) if d]
+        docs += [d for d in yaml.load_all((base_dir / name).read_text(), Loader=SafeLoader) if d]
     return docs
 
 

@@ -1,40 +1,55 @@
-"""Rollout logic of the kube tier as pure functions: API objects (camelCase dicts) in,
-records and patches out. Nothing here talks to a cluster, so all of it is unit-tested on
-realistic Deployment/ReplicaSet objects.
+"""What the kube tier writes into and reads out of Deployments and ReplicaSets, as pure
+functions: API objects (camelCase dicts) in, pod templates, patches and verdicts out. Nothing
+here talks to a cluster, so all of it is unit-tested on realistic objects.
 
-The model is Kubernetes' own. A revision is a ReplicaSet of the ``modelapi`` Deployment,
-numbered by ``deployment.kubernetes.io/revision``. Its ``DeploySpec`` is the pod template's
-``labkit.dev/spec`` annotation (corrected by what the container really runs, in case
-someone used ``kubectl set image``). Returning to an old template re-uses its ReplicaSet,
-which takes the next number; the numbers it had before are in
-``deployment.kubernetes.io/revision-history`` and are listed as superseded entries, so
-the history reads like the Docker tier's. ``rollout_status`` is ``kubectl rollout status``;
-``undo_patch`` is ``kubectl rollout undo`` (the target ReplicaSet's template, as a JSON
-patch).
+Revisions are the kit's, numbered as on the Docker tier: every pod template carries
+``labkit.dev/revision: N`` as a label and an annotation, with the revision's ``DeploySpec``
+(``labkit.dev/spec``), change cause and ``rollback-of``. Each revision's template is therefore
+unique and gets a ReplicaSet of its own (an undo is a new revision with a new ReplicaSet).
+
+Two tracks share the ``modelapi`` component. The main Deployment ``modelapi`` runs
+``labkit.dev/track: stable``, the only track the front-door Service selects. A canary
+(``deploy(wait=False)``) is a Deployment of its own, ``modelapi-canary-r<N>``, whose pods run
+``track: canary``: reachable through the API server's pod proxy, never through the Service.
+
+``rollout_status`` is ``kubectl rollout status``; the ``describe_*`` helpers turn conditions,
+pod states and events into the words of an error message.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
 
 from .. import labels
-from ..api import CONFIG_KEYS, DeploySpec, Revision
-from ..errors import InvalidInput, UnknownChoice
+from ..api import CONFIG_KEYS, DeploySpec
+from ..spec import cpu_quantity, parse_cpus
 
-REVISION = "deployment.kubernetes.io/revision"
-REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
+K8S_REVISION = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE = "kubernetes.io/change-cause"  # on the Deployment: `kubectl rollout history` shows it
+TRACK = "labkit.dev/track"
+STABLE, CANARY = "stable", "canary"
+CAUSE = "labkit.dev/change-cause"
 ROLLBACK_OF = "labkit.dev/rollback-of"
+CANARY_CREATED = "labkit.dev/canary-created"
+"""On a promoted template: when its canary's ReplicaSet was created (the revision's start)."""
 FAILED = "labkit.dev/failed-reason"
 FINISHED_AT = "labkit.dev/finished-at"
+PROMOTED_AT = "labkit.dev/promoted-at"
+LAST_LOGS = "labkit.dev/last-logs"
+"""The last log lines of a revision the kit stopped, kept on its ReplicaSet (its pods go)."""
 HASH_LABEL = "pod-template-hash"
 TIMED_OUT = "ProgressDeadlineExceeded"
 AVAILABLE = "NewReplicaSetAvailable"
 CONTAINER = "modelapi"
+MAIN = "modelapi"
 MANAGED_ENV = ("MODEL_VERSION", "INDEX_NAME", *(v for v in CONFIG_KEYS.values() if v))
 
 Obj = dict[str, Any]
@@ -57,11 +72,20 @@ def annotations(obj: Obj) -> dict[str, str]:
     return meta(obj).get("annotations") or {}
 
 
-def revision_number(obj: Obj) -> int:
-    try:
-        return int(annotations(obj).get(REVISION, "0"))
-    except ValueError:
-        return 0
+def template_of(obj: Obj) -> Obj:
+    return (obj.get("spec") or {}).get("template") or {}
+
+
+def revision_of(obj: Obj) -> int | None:
+    """The kit's revision number of a pod, or of a ReplicaSet's / Deployment's template."""
+    raw = (meta(obj).get("labels") or {}).get(labels.REVISION)
+    if raw is None:
+        raw = (meta(template_of(obj)).get("labels") or {}).get(labels.REVISION, "")
+    return int(raw) if str(raw).isdigit() else None
+
+
+def canary_name(number: int) -> str:
+    return f"{MAIN}-canary-r{number}"
 
 
 def parse_time(value: Any) -> float | None:
@@ -72,6 +96,12 @@ def parse_time(value: Any) -> float | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def stamp(when: float | None = None) -> str:
+    """An API-style timestamp with milliseconds (``2026-11-20T09:00:00.123Z``)."""
+    when = time.time() if when is None else when
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when)) + f".{int(when * 1000) % 1000:03d}Z"
 
 
 def condition(obj: Obj, kind: str) -> Obj | None:
@@ -120,9 +150,9 @@ def rollout_status(dep: Obj) -> RolloutStatus:
     return RolloutStatus("complete", f"deployment {name} successfully rolled out")
 
 
-def _settled(dep: Obj) -> bool:
-    """The controller has observed the spec and finished the rollout once (pods may restart
-    later; the revision still serves)."""
+def settled(dep: Obj) -> bool:
+    """The controller observed the spec and finished its rollout once (pods may restart
+    later; the template still serves)."""
     st = dep.get("status") or {}
     if (st.get("observedGeneration") or 0) < (meta(dep).get("generation") or 0):
         return False
@@ -130,25 +160,37 @@ def _settled(dep: Obj) -> bool:
     return bool(progressing and progressing.get("reason") == AVAILABLE) or rollout_status(dep).state == "complete"
 
 
-# --- replica sets and specs ----------------------------------------------------------------
-def owned(dep: Obj, replicasets: list[Obj]) -> list[Obj]:
-    """The Deployment's ReplicaSets (owner uid when known), by revision number."""
-    uid = meta(dep).get("uid")
-    mine = [rs for rs in replicasets
-            if not uid or any(o.get("uid") == uid for o in meta(rs).get("ownerReferences") or [])]
-    return sorted((rs for rs in mine if revision_number(rs) > 0), key=revision_number)
+# --- ReplicaSets of a Deployment -----------------------------------------------------------
+def owner_of(rs: Obj, deployments: list[Obj]) -> Obj | None:
+    """The Deployment that controls ``rs`` (by owner uid, else by name)."""
+    refs = [o for o in meta(rs).get("ownerReferences") or [] if o.get("kind") == "Deployment"]
+    for dep in deployments:
+        m = meta(dep)
+        if any((r.get("uid") and r.get("uid") == m.get("uid")) or
+               (not r.get("uid") and r.get("name") == m.get("name")) for r in refs):
+            return dep
+    return None
 
 
-def current(dep: Obj, replicasets: list[Obj]) -> Obj | None:
-    """The ReplicaSet of the Deployment's current revision (the newest one)."""
-    rss = owned(dep, replicasets)
-    want = revision_number(dep)
-    for rs in rss:
-        if revision_number(rs) == want:
+def current_rs(dep: Obj, replicasets: list[Obj]) -> Obj | None:
+    """The ReplicaSet of the Deployment's current template: the one whose Kubernetes revision
+    the Deployment names (the newest of its own otherwise)."""
+    mine = sorted((rs for rs in replicasets if owner_of(rs, [dep]) is not None),
+                  key=lambda rs: int(annotations(rs).get(K8S_REVISION, "0") or 0))
+    want = annotations(dep).get(K8S_REVISION)
+    for rs in mine:
+        if want and annotations(rs).get(K8S_REVISION) == want:
             return rs
-    return rss[-1] if rss else None
+    return mine[-1] if mine else None
 
 
+def _strip_hash(template: Obj) -> Obj:
+    t = copy.deepcopy(template)
+    (meta(t).get("labels") or {}).pop(HASH_LABEL, None)
+    return t
+
+
+# --- templates and specs -------------------------------------------------------------------
 def _container(template: Obj) -> Obj:
     containers = (template.get("spec") or {}).get("containers") or [{}]
     return next((c for c in containers if c.get("name") == CONTAINER), containers[0])
@@ -157,7 +199,6 @@ def _container(template: Obj) -> Obj:
 def spec_from_template(template: Obj, replicas: int | None = None,
                        resolve: Callable[[str], str] = str) -> DeploySpec:
     """The DeploySpec a pod template runs: its annotation, corrected by the container."""
-    raw: dict[str, Any] = {}
     try:
         raw = json.loads(annotations(template).get(labels.SPEC) or "{}")
     except ValueError:
@@ -180,171 +221,96 @@ def spec_from_template(template: Obj, replicas: int | None = None,
     )
 
 
-def _rs_spec(dep: Obj, rs: Obj, is_current: bool, resolve: Callable[[str], str]) -> DeploySpec:
-    replicas = (dep.get("spec") or {}).get("replicas") if is_current else None
-    return spec_from_template((rs.get("spec") or {}).get("template") or {}, replicas, resolve)
-
-
-def serving(dep: Obj, replicasets: list[Obj]) -> Obj | None:
-    """The ReplicaSet that serves: the current one once rolled out, else the newest older
-    one that still has replicas and did not fail (it keeps serving during a rollout)."""
-    cur = current(dep, replicasets)
-    if cur is None:
-        return None
-    if _settled(dep):
-        return cur
-    st = dep.get("status") or {}
-    observed = (st.get("observedGeneration") or 0) >= (meta(dep).get("generation") or 0)
-    live = [rs for rs in owned(dep, replicasets) if (rs is not cur or not observed)  # not observed: cur is the old one
-            and not annotations(rs).get(FAILED) and ((rs.get("spec") or {}).get("replicas") or 0) > 0]
-    return live[-1] if live else None
-
-
-def _state(dep: Obj, rs: Obj, cur: Obj | None, serve: Obj | None) -> tuple[str, str]:
-    failed = annotations(rs).get(FAILED, "")
-    if rs is serve:
-        return "serving", ""
-    if rs is cur:
-        status = rollout_status(dep)
-        if failed or status.state == "failed":
-            return "failed", failed or status.message
-        return "progressing", ""
-    return ("failed", failed) if failed else ("superseded", "")
-
-
-def history(dep: Obj | None, replicasets: list[Obj], resolve: Callable[[str], str] = str) -> list[Revision]:
-    """The rollout history, oldest first, rebuilt from the Deployment's ReplicaSets."""
-    if dep is None:
-        return []
-    cur, serve = current(dep, replicasets), serving(dep, replicasets)
-    revisions: list[Revision] = []
-    for rs in owned(dep, replicasets):
-        ann = annotations(rs)
-        spec = _rs_spec(dep, rs, rs is cur, resolve)
-        state, reason = _state(dep, rs, cur, serve)
-        created = parse_time(meta(rs).get("creationTimestamp")) or 0.0
-        number = revision_number(rs)
-        rollback_of = int(ann[ROLLBACK_OF]) if (ann.get(ROLLBACK_OF) or "").isdigit() else None
-        progress = condition(dep, "Progressing") or {}
-        done = parse_time(progress.get("lastUpdateTime")) if rs is cur and state != "progressing" else None
-        done = parse_time(ann.get(FINISHED_AT)) or done
-        revisions.append(Revision(number, spec, state, created, ann.get(CHANGE_CAUSE, ""), rollback_of,
-                                  ready_at=done if state == "serving" else None,
-                                  finished_at=done if state in ("serving", "failed") else None, reason=reason))
-        for old in (ann.get(REVISION_HISTORY) or "").split(","):
-            if old.strip().isdigit():
-                revisions.append(Revision(int(old), spec, "superseded", created,
-                                          f"same template as revision {number}"))
-    return sorted(revisions, key=lambda r: r.number)
-
-
-# --- undo ------------------------------------------------------------------------------------
-def rs_of(dep: Obj, replicasets: list[Obj], number: int) -> Obj | None:
-    for rs in owned(dep, replicasets):
-        olds = [o.strip() for o in (annotations(rs).get(REVISION_HISTORY) or "").split(",")]
-        if revision_number(rs) == number or str(number) in olds:
-            return rs
-    return None
-
-
-def undo_target(dep: Obj, replicasets: list[Obj], to_revision: int | None = None,
-                resolve: Callable[[str], str] = str) -> tuple[Obj, int]:
-    """The ReplicaSet ``rollout undo`` returns to, and the revision number it stands for.
-
-    Without a number: a stuck or failed rollout goes back to what serves; otherwise the
-    newest superseded revision with another template. Failed revisions are never targets.
-    """
-    revs = history(dep, replicasets, resolve)
-    cur = current(dep, replicasets)
-    if to_revision is not None:
-        ok = [r for r in revs if r.number == to_revision and r.state != "failed"]
-        if not ok:
-            raise UnknownChoice("revision", to_revision, [r.number for r in revs if r.state != "failed"])
-        target = ok[0]
-    else:
-        live = [r for r in revs if r.state == "serving"]
-        if revs and revs[-1].state in ("failed", "progressing") and live:
-            target = live[-1]
-        else:
-            older = [r for r in revs if r.state == "superseded" and rs_of(dep, replicasets, r.number) is not cur]
-            if not older:
-                raise InvalidInput("no previous revision to roll back to; see `labkit rollout history`")
-            target = older[-1]
-    rs = rs_of(dep, replicasets, target.number)
-    assert rs is not None  # every history entry comes from a ReplicaSet
-    return rs, target.number
-
-
-def _precondition(dep: Obj) -> list[Obj]:
-    rv = meta(dep).get("resourceVersion")
-    return [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}] if rv else []
-
-
-def _annotation_ops(dep: Obj, cause: str, rollback_of: int | None) -> list[Obj]:
-    ann = dict(annotations(dep))
-    ann[CHANGE_CAUSE] = cause
-    ann[ROLLBACK_OF] = str(rollback_of) if rollback_of is not None else ""
-    return [{"op": "add", "path": "/metadata/annotations", "value": ann}]
-
-
-def undo_patch(dep: Obj, rs: Obj, cause: str, rollback_of: int, resolve: Callable[[str], str] = str) -> list[Obj]:
-    """JSON patch restoring ``rs``'s pod template (without its pod-template-hash label), its
-    replicas, the change cause and ``labkit.dev/rollback-of``: ``kubectl rollout undo``."""
-    template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
-    (template.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
-    replicas = spec_from_template(template, None, resolve).replicas
-    return _precondition(dep) + [
-        {"op": "replace", "path": "/spec/template", "value": template},
-        {"op": "replace", "path": "/spec/replicas", "value": replicas},
-    ] + _annotation_ops(dep, cause, rollback_of)
-
-
-# --- deploy ----------------------------------------------------------------------------------
-def cpu_quantity(cpus: str) -> str:
-    """``0.05`` -> ``50m``; ``2`` -> ``2`` (a CPU limit from the spec's ``cpus``)."""
-    try:
-        value = float(cpus)
-    except ValueError as e:
-        raise InvalidInput(f"cpus must be a number of cores such as 0.5, got {cpus!r}") from e
-    if not 0.001 <= value <= 64:
-        raise InvalidInput(f"cpus must be between 0.001 and 64 cores, got {cpus}")
-    return str(int(value)) if value == int(value) else f"{round(value * 1000)}m"
-
-
-def _cores(quantity: str) -> float:
-    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
-
-
-def template_for(template: Obj, spec: DeploySpec, image: str) -> Obj:
-    """A pod template running ``spec``: image, the spec's env, CPU limit, spec annotation."""
-    t = copy.deepcopy(template)
+def template_for(base: Obj, spec: DeploySpec, image: str, number: int, cause: str,
+                 rollback_of: int | None, track: str = STABLE) -> Obj:
+    """The pod template of revision ``number`` running ``spec`` on ``track``: image, the
+    spec's env and CPU limit; the revision's label and annotations."""
+    t = copy.deepcopy(base)
     tmeta = t.setdefault("metadata", {})
     tmeta.setdefault("labels", {}).pop(HASH_LABEL, None)
-    tmeta.setdefault("annotations", {})[labels.SPEC] = spec.to_json()
+    tmeta["labels"].update({labels.REVISION: str(number), TRACK: track})
+    tmeta.setdefault("annotations", {}).update({
+        labels.SPEC: spec.to_json(), labels.REVISION: str(number), CAUSE: cause[:500],
+        ROLLBACK_OF: "" if rollback_of is None else str(rollback_of)})
+    tmeta["annotations"].pop(CANARY_CREATED, None)
     c = _container(t)
     c["image"] = image
     kept = [e for e in c.get("env") or [] if e.get("name") not in MANAGED_ENV]
     c["env"] = kept + [{"name": k, "value": v} for k, v in sorted(spec.env().items())]
     if spec.config.get("cpus"):
-        limit = cpu_quantity(spec.config["cpus"])
-        res = c.setdefault("resources", {})
-        res.setdefault("limits", {})["cpu"] = limit
-        requests = res.setdefault("requests", {})
-        if _cores(str(requests.get("cpu", limit))) > _cores(limit):
-            requests["cpu"] = limit
+        c["resources"] = cpu_resources(c.get("resources") or {}, parse_cpus(spec.config["cpus"]))
     return t
 
 
-def deploy_patch(dep: Obj, template: Obj, replicas: int, cause: str, deadline_s: int,
-                 history_limit: int) -> list[Obj]:
-    """JSON patch of a deploy: the new template and replicas, progress deadline, history
-    limit and change cause, guarded by the resourceVersion that was read (409 if stale)."""
+def on_track(template: Obj, track: str, **extra_annotations: str) -> Obj:
+    """The same template on another track (a canary's, promoted: ``track: stable``)."""
+    t = _strip_hash(template)
+    meta(t).setdefault("labels", {})[TRACK] = track
+    t["metadata"].setdefault("annotations", {}).update(extra_annotations)
+    return t
+
+
+def cpu_resources(resources: Obj, cores: float) -> Obj:
+    """``resources`` with a CPU limit of ``cores``; the request lowered to it if above (a
+    limit below the request is invalid)."""
+    res = copy.deepcopy(resources)
+    limit = cpu_quantity(cores)
+    res.setdefault("limits", {})["cpu"] = limit
+    requests = res.setdefault("requests", {})
+    if float(parse_quantity(str(requests.get("cpu", limit)))) > cores:
+        requests["cpu"] = limit
+    return res
+
+
+def container_resources(template: Obj) -> Obj:
+    return copy.deepcopy(_container(template).get("resources") or {})
+
+
+# --- patches -----------------------------------------------------------------------------------
+def _precondition(dep: Obj) -> list[Obj]:
+    rv = meta(dep).get("resourceVersion")
+    return [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv}] if rv else []
+
+
+def rollout_patch(dep: Obj, template: Obj, replicas: int, cause: str, deadline_s: int,
+                  history_limit: int) -> list[Obj]:
+    """JSON patch rolling the Deployment to ``template``: replicas, progress deadline,
+    history limit and change cause, guarded by the resourceVersion that was read (409 if
+    someone changed it in between)."""
+    ann = dict(annotations(dep))
+    ann[CHANGE_CAUSE] = cause[:500]
     return _precondition(dep) + [
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/spec/replicas", "value": replicas},
         {"op": "replace", "path": "/spec/progressDeadlineSeconds", "value": deadline_s},
         {"op": "replace", "path": "/spec/revisionHistoryLimit", "value": history_limit},
-    ] + _annotation_ops(dep, cause, None)
+        {"op": "add", "path": "/metadata/annotations", "value": ann},
+    ]
+
+
+def restore_patch(dep: Obj, rs: Obj) -> list[Obj]:
+    """JSON patch putting the Deployment back on ``rs``'s template (after a rollout that
+    failed): the controller scales ``rs`` up and the failed ReplicaSet down."""
+    template = _strip_hash(template_of(rs))
+    replicas = (rs.get("spec") or {}).get("replicas") or spec_from_template(template).replicas
+    ann = {**annotations(dep), CHANGE_CAUSE: annotations(template).get(CAUSE, "")}
+    return _precondition(dep) + [
+        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "replace", "path": "/spec/replicas", "value": replicas},
+        {"op": "add", "path": "/metadata/annotations", "value": ann},
+    ]
+
+
+def deployment(base: Obj, name: str, template: Obj, replicas: int, selector: dict[str, str],
+               deadline_s: int, history_limit: int, cause: str, extra_labels: dict[str, str]) -> Obj:
+    """A Deployment like the base's ``modelapi`` (strategy, labels) running ``template``."""
+    dep = copy.deepcopy(base)
+    dep["metadata"]["name"] = name
+    dep["metadata"]["labels"] = {**dep["metadata"].get("labels", {}), **extra_labels}
+    dep["metadata"]["annotations"] = {CHANGE_CAUSE: cause[:500]}
+    dep["spec"].update(template=template, replicas=replicas, progressDeadlineSeconds=deadline_s,
+                       revisionHistoryLimit=history_limit, selector={"matchLabels": selector})
+    return dep
 
 
 # --- diagnostics for error messages ------------------------------------------------------------

@@ -10,19 +10,17 @@ wait at once with the command that fixes it, instead of after the timeout.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from kubernetes import client
 from kubernetes.stream import stream
 
 from .. import labels
-from ..errors import InfrastructureError
+from ..errors import ImageMissing, InfrastructureError, LabkitError
+from ..waiting import until
 from .api import KubeApi
 from .rollout import IMAGE_ERRORS, condition, describe_conditions, describe_events, describe_pods, meta
 
-T = TypeVar("T")
 #: Image errors no retry can fix (a pull error may be a registry hiccup: that one waits).
 PERMANENT_IMAGE_ERRORS = ("ErrImageNeverPull", "InvalidImageName")
 #: ... and those that make set-up give up (a pull that failed and is backing off too).
@@ -31,19 +29,6 @@ STDERR_MARK = "--- stderr ---"
 #: Runs the command; stdout is its output, stderr is shown only when it fails.
 WRAPPER = ('err=/tmp/labkit-stderr; "$@" 2>"$err"; rc=$?; '
            f'if [ $rc -ne 0 ]; then echo "{STDERR_MARK}"; tail -n 20 "$err"; fi; exit $rc')
-
-
-def poll(check: Callable[[], T | None], timeout_s: float, interval_s: float,
-         on_timeout: Callable[[], Exception]) -> T:
-    """Call ``check`` until it returns something other than None; raise on time out."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise on_timeout()
-        time.sleep(interval_s)
 
 
 def pods_of(api: KubeApi, selector: str) -> list[dict[str, Any]]:
@@ -81,6 +66,16 @@ IMAGE_FIX = ("load it into kind with `labkit cluster load-image` (after `labkit 
              " to the registry named by LABKIT_REGISTRY")
 
 
+class ImageNotInCluster(ImageMissing):
+    """The cluster's nodes cannot get an image a deploy needs (not loaded into kind, not in
+    the registry): an infrastructure problem, never a trainee's failed rollout."""
+
+    def __init__(self, image: str, detail: str = "") -> None:
+        LabkitError.__init__(self, f"image {image} is not available in the cluster" + (f": {detail}" if detail else ""),
+                             fix=IMAGE_FIX)
+        self.image = image
+
+
 def pods_settled(api: KubeApi, pods: list[dict[str, Any]]) -> bool:
     """Every pod is ready, or one has crashed, or its readiness probe got a 503 (the app
     is up and says why it is not ready) - no need to wait any longer."""
@@ -111,6 +106,12 @@ def diagnose(api: KubeApi, obj: dict[str, Any], pods: list[dict[str, Any]], tail
         parts.append("pods: " + describe_pods(pods))
     if events:
         parts.append("events: " + events)
+    return "; ".join(parts), tail_logs(api, pods, tail)
+
+
+def tail_logs(api: KubeApi, pods: list[dict[str, Any]], tail: int = 20) -> str:
+    """The last lines of (up to three of) the pods' logs; of the previous container for a
+    pod that restarted (a crash says why in the run that died)."""
     logs = []
     for pod in pods[-3:]:
         name = meta(pod).get("name", "")
@@ -119,7 +120,7 @@ def diagnose(api: KubeApi, obj: dict[str, Any], pods: list[dict[str, Any]], tail
         text = text or api.pod_log(name, tail=tail)
         if text.strip():
             logs.append(f"==> {name} <==\n{text.rstrip()}")
-    return "; ".join(parts), "\n".join(logs)
+    return "\n".join(logs)
 
 
 def _last_line(text: str) -> str:
@@ -158,7 +159,7 @@ def wait_job(api: KubeApi, name: str, timeout_s: float, interval_s: float, what:
         return InfrastructureError(f"{what}: Job {name} not finished within {timeout_s:.0f}s; {reason}"
                                    + (f"; last log line: {_last_line(logs)}" if logs else ""))
 
-    return poll(check, timeout_s, interval_s, timeout)
+    return until(check, timeout_s=timeout_s, interval_s=interval_s, what=what, on_timeout=timeout)
 
 
 def job_output(api: KubeApi, name: str) -> str:
@@ -234,7 +235,7 @@ def wait_available(api: KubeApi, name: str, replicas: int, timeout_s: float, int
         return InfrastructureError(f"{what}: not done within {timeout_s:.0f}s; {reason}"
                                    + (f"; last log line: {_last_line(logs)}" if logs else ""))
 
-    return poll(check, timeout_s, interval_s, timeout)
+    return until(check, timeout_s=timeout_s, interval_s=interval_s, what=what, on_timeout=timeout)
 
 
 def exec_read(api: KubeApi, pods: list[dict[str, Any]], container: str, cmd: list[str]) -> str | None:

@@ -23,7 +23,9 @@ from typer.testing import CliRunner
 from sandbox import labels
 from labkit.cli.cluster import cluster_app
 from labkit.cluster import COHORT_DIR, KIND_CONFIG, CohortOptions, cohort_files, write_cohort_overlay
+from sandbox._kube import rollout as ro
 from sandbox._kube.manifests import BASE_DIR, K8S_DIR, render_base
+from sandbox.api import DeploySpec
 from sandbox.errors import InvalidInput, ToolMissing
 from sandbox.settings import KubeSettings
 
@@ -87,6 +89,40 @@ def test_objects_the_backend_applies_are_valid_labelled_and_namespaced():
             assert images and all(i == "registry.example.edu/labkit/modelapi:1.0.0" for i in images)
     assert objs[("Deployment", "modelapi")]["spec"]["selector"]["matchLabels"][labels.SANDBOX] == "alice"
     assert objs[("Service", "modelapi")]["spec"]["selector"][labels.SANDBOX] == "alice"
+
+
+def _selects(selector: dict, pod_labels: dict) -> bool:
+    """Whether a label selector (``matchLabels``/``matchExpressions`` or a Service's map) picks the labels."""
+    match = selector.get("matchLabels", {} if "matchExpressions" in selector else selector)
+    if any(pod_labels.get(k) != v for k, v in match.items()):
+        return False
+    return all(pod_labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", [])
+               if e["operator"] == "In")
+
+
+def test_a_canary_is_valid_admitted_by_the_network_policies_and_never_behind_the_service(rendered):
+    objs = render_base("alice", "labkit-alice")
+    base, service = objs[("Deployment", "modelapi")], objs[("Service", "modelapi")]
+    assert base["spec"]["selector"]["matchLabels"][ro.TRACK] == "stable" == service["spec"]["selector"][ro.TRACK]
+    assert base["spec"]["template"]["metadata"]["labels"][ro.TRACK] == "stable"
+    spec = DeploySpec("v2", "2026-11-01-v2", "labkit/modelapi:1.0.0", 2, {"cpus": "0.5"})
+    pin = {ro.TRACK: ro.CANARY, labels.REVISION: "3"}
+    template = ro.template_for(ro.template_of(base), spec, spec.image, 3, "canary v2", None, ro.CANARY)
+    canary = ro.deployment(base, ro.canary_name(3), template, 2, {**base["spec"]["selector"]["matchLabels"], **pin},
+                           45, 1, "canary v2", pin)
+    main = ro.deployment(base, ro.MAIN, ro.on_track(template, ro.STABLE), 2,
+                         dict(base["spec"]["selector"]["matchLabels"]), 45, 10, "promote", {})
+    for dep in (canary, main):  # what the kit creates is strictly valid too
+        validate(dep)
+        assert _selects(dep["spec"]["selector"], dep["spec"]["template"]["metadata"]["labels"])
+    pod = canary["spec"]["template"]["metadata"]["labels"]
+    assert not _selects(service["spec"]["selector"], pod) and not _selects(base["spec"]["selector"], pod)
+    assert _selects(service["spec"]["selector"], main["spec"]["template"]["metadata"]["labels"])
+    policies = {p["metadata"]["name"]: p for p in of(rendered["cohort"], "NetworkPolicy", namespace="labkit-alice")}
+    for name in ("service-proxy-and-probes", "modelapi-to-provider", "allow-dns"):  # pod proxy, provider, DNS
+        assert _selects(policies[name]["spec"]["podSelector"], pod), name
+    c = base["spec"]["template"]["spec"]["containers"][0]
+    assert c["resizePolicy"] == [{"resourceName": "cpu", "restartPolicy": "NotRequired"}]
 
 
 def test_the_validator_rejects_what_it_should(rendered):
@@ -169,6 +205,7 @@ def test_cohort_gives_each_trainee_a_guarded_namespace(rendered):
         verbs = {(g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
         assert "patch" in verbs[("apps", "deployments")] and "create" in verbs[("", "services/proxy")]
         assert ("", "secrets") not in verbs and ("rbac.authorization.k8s.io", "roles") not in verbs
+        assert "patch" in verbs[("", "pods/resize")] and "create" in verbs[("", "pods/proxy")]
         binding = of(docs, "RoleBinding", "labkit-trainee", ns)[0]
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "labkit-trainee"}
         assert binding["subjects"][0]["name"] == trainee
