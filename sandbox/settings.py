@@ -102,6 +102,32 @@ class KubeSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """The Prometheus and Alertmanager every sandbox carries."""
+
+    enabled: bool = True
+    """Start the monitoring stack with the sandbox (``LABKIT_MONITORING=0`` leaves it out:
+    ``sb.query`` and ``sb.rules`` then raise ``PrometheusUnavailable``)."""
+
+    image: str = "labkit/monitoring:2.42.0-1"
+    """Image with Prometheus, promtool and Alertmanager from Debian's packages
+    (``LABKIT_MONITORING_IMAGE``; ``labkit images build`` makes it offline)."""
+
+    scrape_interval_s: float = 1.0
+    """How often Prometheus scrapes every target (and evaluates rules): the sandbox's clock
+    runs fast, so that an alert's ``for:`` of seconds stands for minutes in production."""
+
+    retention: str = "2h"
+    """How long Prometheus keeps samples (``--storage.tsdb.retention.time``)."""
+
+    memory: str = "256m"
+    """Memory limit of each of the two containers."""
+
+    ready_timeout_s: float = 30.0
+    """How long ``up()`` waits for Prometheus and Alertmanager to answer ``/-/ready``."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one sandbox."""
 
@@ -123,6 +149,7 @@ class Settings:
     images: ImageSettings = field(default_factory=ImageSettings)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     kube: KubeSettings = field(default_factory=KubeSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -153,6 +180,13 @@ class Settings:
             namespace=env.get("LABKIT_KUBE_NAMESPACE", ""),
             kubeconfig=env.get("KUBECONFIG", ""),
         )
+        monitoring = MonitoringSettings(
+            enabled=env.get("LABKIT_MONITORING", "1").strip().lower() not in ("0", "false", "no", "off"),
+            image=env.get("LABKIT_MONITORING_IMAGE", MonitoringSettings.image),
+            scrape_interval_s=_float(env, "LABKIT_SCRAPE_INTERVAL_S", MonitoringSettings.scrape_interval_s),
+        )
+        if not 0.2 <= monitoring.scrape_interval_s <= 60:
+            raise InvalidInput(f"LABKIT_SCRAPE_INTERVAL_S must be 0.2..60, got {monitoring.scrape_interval_s:g}")
         values: dict[str, object] = {
             "backend": env.get("LABKIT_BACKEND", "docker"),
             "port": int(_float(env, "LABKIT_PORT", 0)),
@@ -160,6 +194,7 @@ class Settings:
             "images": images,
             "rollout": rollout,
             "kube": kube,
+            "monitoring": monitoring,
         }
         if env.get("LABKIT_SANDBOX_ID"):
             values["sandbox_id"] = env["LABKIT_SANDBOX_ID"]
