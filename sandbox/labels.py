@@ -15,7 +15,7 @@ CREATED_BY = "labkit.dev/created-by"
 REVISION = "labkit.dev/revision"
 SPEC = "labkit.dev/spec"
 
-ROLES = ("gateway", "modelapi", "provider", "job")
+ROLES = ("gateway", "modelapi", "provider", "job", "prometheus", "alertmanager", "monitoring")
 
 
 def for_sandbox(sandbox_id: str, component: str | None = None, **extra: str) -> dict[str, str]:

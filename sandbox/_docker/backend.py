@@ -39,6 +39,7 @@ from ..errors import (
 from ..settings import Settings
 from . import engine
 from .data import PROVIDER_PORT, DockerData
+from .monitoring import MonitoredSandbox
 
 GATEWAY_PORT = 8000
 API_PORT = 8080
@@ -54,7 +55,7 @@ def _revision(record: dict[str, Any]) -> Revision:
     return Revision.from_dict({k: v for k, v in record.items() if k != "containers"})
 
 
-class DockerSandbox(DockerData, Sandbox):
+class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
     """``Sandbox`` on the local Docker engine."""
 
     backend = "docker"
@@ -111,8 +112,9 @@ class DockerSandbox(DockerData, Sandbox):
         # Docker populates a fresh volume from the image at the first mount that asks for it: the
         # gateway's. The provider mounts with nocopy, so it starts alongside (it reads the corpus
         # titles again when a candidate is unknown); revisions come after, onto a full volume.
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=3) as pool:
             started = [pool.submit(self._ensure_gateway, image), pool.submit(self._ensure_provider, image)]
+            started.append(pool.submit(self.monitoring.ensure))
             for job in started:
                 job.result()
         self._restart_serving()
@@ -356,6 +358,7 @@ class DockerSandbox(DockerData, Sandbox):
                     **resources,
                 )
             )
+        self.monitoring.refresh_targets()
         return containers
 
     def _wait_ready(self, number: int, containers: list[Container], deadline: float) -> None:
@@ -409,6 +412,7 @@ class DockerSandbox(DockerData, Sandbox):
                 c.remove(force=True)
             except DockerException:
                 pass
+        self.monitoring.refresh_targets()
 
     def _retire_failed(self, state: dict[str, Any]) -> None:
         for r in state["revisions"]:
