@@ -202,8 +202,11 @@ class Sandbox(abc.ABC):
         """Tear down and bring up again from scratch: a clean sandbox, no history."""
 
     @abc.abstractmethod
-    def logs(self, revision: int | None = None, tail: int = 200) -> str:
-        """Logs of the serving (or a named) revision's replicas."""
+    def logs(self, revision: int | None = None, tail: int = 200, level: str | None = None,
+             request_id: str | None = None) -> str:
+        """Logs (JSON lines) of the serving (or a named) revision's replicas, of the last
+        ``tail`` lines each, keeping only lines at ``level`` or above and/or of ``request_id``
+        (``sandbox.logs.filter_logs``; with a request id the provider's lines are searched too)."""
 
     @abc.abstractmethod
     def indexes(self) -> list[dict[str, Any]]:

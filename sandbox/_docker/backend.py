@@ -40,6 +40,7 @@ from ..settings import Settings
 from . import engine
 from .data import PROVIDER_PORT, DockerData
 from .monitoring import MonitoredSandbox
+from ..logs import filter_logs
 
 GATEWAY_PORT = 8000
 API_PORT = 8080
@@ -506,7 +507,8 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
         """The sandbox's containers (labelled ones only), optionally of one component."""
         return self.docker.containers.list(all=True, filters=labels.docker_filters(self.id, component))
 
-    def logs(self, revision: int | None = None, tail: int = 200) -> str:
+    def logs(self, revision: int | None = None, tail: int = 200, level: str | None = None,
+             request_id: str | None = None) -> str:
         revs = self._read_state()["revisions"]
         if revision is None:
             chosen = [r for r in revs if r["state"] == "serving"] or revs[-1:]
@@ -519,4 +521,6 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
             c = engine.get_container(self.docker, name)
             if c is not None:
                 parts.append(f"==> {name} <==\n" + c.logs(tail=tail).decode(errors="replace"))
-        return "\n".join(parts)
+        if request_id is not None and (provider := engine.get_container(self.docker, self.names["provider"])):
+            parts.append(f"==> {provider.name} <==\n" + provider.logs(tail=tail).decode(errors="replace"))
+        return filter_logs("\n".join(parts), level, request_id)

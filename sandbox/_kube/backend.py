@@ -28,6 +28,7 @@ from ..errors import InfrastructureError, InvalidInput, PortInUse, SandboxNotUp,
 from ..settings import Settings
 from . import rollout as ro
 from . import waits
+from ..logs import filter_logs
 from .api import MERGE_PATCH, KubeApi, KubeApiError, ServiceProxy, check_namespace, ensure_ours, new_api_client
 from .deploy import DEPLOYMENT, Rollouts
 from .manifests import PSA_LABELS, registry_image, render_base
@@ -329,7 +330,8 @@ class KubeSandbox(Sandbox):
                         "image": ", ".join(c.get("image", "") for c in pod.get("spec", {}).get("containers", []))})
         return sorted(out, key=lambda d: d["name"])
 
-    def logs(self, revision: int | None = None, tail: int = 200) -> str:
+    def logs(self, revision: int | None = None, tail: int = 200, level: str | None = None,
+             request_id: str | None = None) -> str:
         dep, rss = self.rollouts.objects()
         revs = ro.history(dep, rss, self._image)
         if revision is None:
@@ -345,7 +347,7 @@ class KubeSandbox(Sandbox):
         for pod in waits.pods_of(self.api, self.rollouts.pod_selector(rs)):
             name = pod["metadata"]["name"]
             parts.append(f"==> {name} <==\n" + self.api.pod_log(name, tail=tail))
-        return "\n".join(parts)
+        return filter_logs("\n".join(parts), level, request_id)
 
     # --- indexes and corpora -------------------------------------------------------------
     def _read_data(self, cmd: list[str], what: str) -> str:

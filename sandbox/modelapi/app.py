@@ -61,7 +61,7 @@ from prometheus_client import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import __version__
+from . import REQUEST_ID, REQUEST_ID_HEADER, __version__, new_request_id
 from .embedding import MODELS, EmbeddingModel, get_model
 from .index import IndexedDoc, IndexLoadError, LoadedIndex, load_index, validate_index_name
 from .provider import RerankClient
@@ -88,6 +88,7 @@ DRIFT_WINDOW = 200
 MAX_K = 50
 RETRY_INTERVAL_S = 1.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.0)
+PROVIDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _REASON_CODES = {
     "missing": "index-missing",
@@ -230,6 +231,11 @@ class Metrics:
         self.provider = counter("modelapi_provider_requests_total", "Rerank calls", ["outcome"])
         for outcome in ("ok", "timeout", "error"):
             self.provider.labels(outcome=outcome)
+        self.provider_latency = histogram(
+            "modelapi_provider_latency_seconds",
+            "Time the model API waited for the reranker, by outcome (cut at the timeout)",
+            ["outcome"], buckets=PROVIDER_BUCKETS,
+        )
         self.drift = gauge("modelapi_query_drift_score", "1 - mean top-1 score, last 200 searches")
         self.drift_window = gauge("modelapi_query_drift_window", "Searches in the drift window")
         self.top1 = histogram(
@@ -365,8 +371,10 @@ class ServiceState:
         """
         if self.provider is None or not hits:
             return hits, "disabled"
-        result = await self.provider.rerank(query, [doc.id for doc, _ in hits])
+        start = time.perf_counter()
+        result = await self.provider.rerank(query, [doc.id for doc, _ in hits], REQUEST_ID.get())
         self.metrics.provider.labels(outcome=result.outcome).inc()
+        self.metrics.provider_latency.labels(outcome=result.outcome).observe(time.perf_counter() - start)
         if result.order is None:
             log.warning(
                 "provider %s (%s); serving vector order",
@@ -397,7 +405,12 @@ class SearchRequest(BaseModel):
 
 
 class InstrumentationMiddleware:
-    """ASGI middleware: request metrics by route template and one JSON log line each."""
+    """ASGI middleware: request metrics by route template and one JSON log line each.
+
+    Every request gets a request id: the caller's ``X-Request-ID`` if it sent one (as an
+    ingress or another service would), else a fresh one. It is answered in the response's
+    ``X-Request-ID``, carried by every log line written while serving the request and sent on
+    to the provider, so one id finds a search in the logs of both services."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -409,11 +422,15 @@ class InstrumentationMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        request_id = _incoming_request_id(scope) or new_request_id()
+        token = REQUEST_ID.set(request_id)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (REQUEST_ID_HEADER.lower().encode(), request_id.encode())]}
             await send(message)
 
         try:
@@ -431,6 +448,18 @@ class InstrumentationMiddleware:
                     "latency_ms": round(elapsed * 1000, 3),
                 },
             )
+            REQUEST_ID.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` if it is a sane token (<= 64 printable chars), else ''."""
+    wanted = REQUEST_ID_HEADER.lower().encode()
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            text = value.decode("latin-1").strip()
+            if 0 < len(text) <= 64 and all(33 <= ord(ch) < 127 for ch in text):
+                return text
+    return ""
 
 
 def _state(request: Request) -> ServiceState:
