@@ -27,6 +27,7 @@ from .common import JSON, handled, print_json, sandbox_from_env
 from .course import course_app
 from .fault import fault_app
 from .gameday import gameday_app
+from .monitor import monitor_app
 from .plan import plan
 
 app = typer.Typer(help="Lab kit for running an AI-driven hosting stack.", no_args_is_help=True,
@@ -43,6 +44,7 @@ app.add_typer(fault_app, name="fault")
 app.add_typer(gameday_app, name="gameday")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(course_app, name="course")
+app.add_typer(monitor_app, name="monitor")
 app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities, KPIs.")(plan)
 
 console = Console()
