@@ -14,6 +14,7 @@ nbgrader's own process.
 
 from __future__ import annotations
 
+from . import alerting  # noqa: F401  (registers the rule checks)
 from .checks import CHECKS, CheckSpec, check, expect, register
 from .datachecks import foreign_snapshot
 from .result import CheckResult

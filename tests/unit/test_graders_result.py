@@ -132,5 +132,5 @@ def test_source_declarations_are_read_from_the_instructor_notebook_and_validated
     problems = declaration_problems(bad, {"model-rollback"})
     assert problems[0] == "x: check serving: got an unexpected keyword argument 'modle'"
     assert "y: check fault_healed: missing a required argument: 'fault'" in problems
-    assert any(p.startswith("z: unknown check 'nope'; valid: drift_alert_tuned") for p in problems)
+    assert any(p.startswith("z: unknown check 'nope'; valid: drift_alert_fires") for p in problems)
     assert "w: unknown capability 'typo'; valid: model-rollback" in problems
