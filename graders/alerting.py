@@ -19,6 +19,7 @@ from typing import Any
 
 from sandbox.client import load_queries
 from sandbox.errors import PrometheusUnavailable
+from sandbox.load import send_searches
 
 from .checks import register
 from .load import drift_scores
@@ -136,10 +137,11 @@ def _value(sb: Any, promql: str, at: float | None = None) -> float | None:
 
 @register("rules_recorded")
 def rules_recorded(sb: Any, rules: dict[str, str] | None = None, rule_file: str = "slo",
-                   tolerance: float = 0.02) -> CheckResult:
+                   tolerance: float = 0.05, traffic: int = 60) -> CheckResult:
     """The trainee's recording rules (``rules``: record name -> the grader's reference PromQL)
-    are loaded from ``rule_file`` and each value matches the reference within ``tolerance``
-    (absolute, or relative for values above 1). Partial credit: the share that match."""
+    are loaded from ``rule_file`` and, after the grader sent ``traffic`` searches of its own,
+    each value matches the reference within ``tolerance`` (absolute, or relative for values
+    above 1). Partial credit: the share that match."""
     rules = rules or {}
     expected = f"{len(rules)} recording rules from {rule_file}.yml matching the reference SLIs"
     try:
@@ -147,6 +149,9 @@ def rules_recorded(sb: Any, rules: dict[str, str] | None = None, rule_file: str 
                   and r.file.endswith(f"/{rule_file}.yml")}
     except PrometheusUnavailable as e:
         return failed("rules_recorded", e.message, expected, e.fix or "bring the sandbox up: sb.up()")
+    if traffic and loaded:
+        send_searches(sb.endpoint, load_queries("baseline"), traffic, 2)
+        time.sleep(3 * sb.settings.monitoring.scrape_interval_s)  # scraped, then evaluated
     good, notes = [], []
     for name, reference in rules.items():
         if name not in loaded:

@@ -102,16 +102,18 @@ def _epoch(value: float | dt.datetime | None, now: float) -> float:
 class PrometheusClient:
     """Prometheus's and Alertmanager's HTTP APIs, errors wrapped into the kit's tree."""
 
-    def __init__(self, url: str, alertmanager_url: str = "", timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, alertmanager_url: str = "", timeout_s: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.url = url.rstrip("/")
         self.alertmanager_url = alertmanager_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.transport = transport  # tests pass an httpx.MockTransport
 
     def _call(self, base: str, what: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if not base:
             raise PrometheusUnavailable(what, "no address known")
         try:
-            with httpx.Client(trust_env=False, timeout=self.timeout_s) as http:
+            with httpx.Client(trust_env=False, timeout=self.timeout_s, transport=self.transport) as http:
                 return http.request(method, base + path, **kwargs)
         except httpx.HTTPError as e:
             raise PrometheusUnavailable(what, f"{method} {path}: {type(e).__name__}: {e}") from e

@@ -217,30 +217,37 @@ class DockerMonitoring:
         return out if code == 0 else None
 
     def promtool(self, args: list[str], files: dict[str, str]) -> tuple[int, str]:
-        """``promtool ARGS`` in a one-off labelled container of the monitoring image, with
-        ``files`` (name -> text) copied into its working directory; (exit code, output)."""
-        docker = self.sb.docker
+        """``promtool ARGS`` in a one-off container of this sandbox (see ``run_promtool``)."""
+        return run_promtool(self.sb.docker, self.settings.image, self.sb._labels("job"),
+                            f"labkit-{self.sb.id}-promtool-{uuid.uuid4().hex[:6]}", args, files)
+
+
+def run_promtool(docker: Any, image: str, labels_: dict[str, str], name: str, args: list[str],
+                 files: dict[str, str]) -> tuple[int, str]:
+    """``promtool ARGS`` in a one-off labelled container of the monitoring image (no network,
+    non-root), with ``files`` (name -> text) copied into its working directory by
+    ``put_archive``; (exit code, output). The container is removed whatever happens."""
+    try:
+        container = docker.containers.create(
+            image, command=["promtool", *args], name=name, labels=labels_, network_disabled=True,
+            user="10001:10001", working_dir=f"{ROOT}/check", cap_drop=["ALL"],
+            security_opt=["no-new-privileges"], mem_limit="256m")
+    except ImageNotFound as e:
+        raise ImageMissing(image) from e
+    except APIError as e:
+        raise InfrastructureError(f"could not create the promtool job: {e}") from e
+    try:
+        container.put_archive(ROOT, _tar({f"check/{n}": text for n, text in files.items()}))
+        container.start()
+        code = int(container.wait(timeout=120).get("StatusCode", 1))
+        return code, container.logs(stdout=True, stderr=True).decode(errors="replace")
+    except DockerException as e:
+        raise InfrastructureError(f"promtool job failed to run: {e}") from e
+    finally:
         try:
-            container = docker.containers.create(
-                self.settings.image, command=["promtool", *args], name=f"labkit-{self.sb.id}-promtool-{uuid.uuid4().hex[:6]}",
-                labels=self.sb._labels("job"), network_disabled=True, user="10001:10001", working_dir=f"{ROOT}/check",
-                cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit="256m")
-        except ImageNotFound as e:
-            raise ImageMissing(self.settings.image) from e
-        except APIError as e:
-            raise InfrastructureError(f"could not create the promtool job: {e}") from e
-        try:
-            container.put_archive(ROOT, _tar({f"check/{name}": text for name, text in files.items()}))
-            container.start()
-            code = int(container.wait(timeout=120).get("StatusCode", 1))
-            return code, container.logs(stdout=True, stderr=True).decode(errors="replace")
-        except DockerException as e:
-            raise InfrastructureError(f"promtool job failed to run: {e}") from e
-        finally:
-            try:
-                container.remove(force=True)
-            except DockerException:
-                pass
+            container.remove(force=True)
+        except DockerException:
+            pass
 
 
 def _tar(files: dict[str, str]) -> bytes:

@@ -57,6 +57,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -241,6 +242,12 @@ class Metrics:
         self.top1 = histogram(
             "modelapi_query_top1_score", "Top-1 cosine score per search", buckets=SCORE_BUCKETS
         )
+        # Saturation: CPU used (process_cpu_seconds_total) against the container's CPU limit,
+        # and requests being served right now (queueing shows here first).
+        ProcessCollector(registry=reg)
+        self.in_flight = gauge("modelapi_requests_in_flight", "HTTP requests being served now")
+        self.cpu_limit = gauge("modelapi_cpu_limit_cores", "CPU limit of the container (cgroup cpu.max; NaN = none)")
+        self.cpu_limit.set(cgroup_cpu_limit())
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and record its latency."""
@@ -250,6 +257,15 @@ class Metrics:
     def render(self) -> bytes:
         """Return the Prometheus text exposition of this registry."""
         return generate_latest(self.registry)
+
+
+def cgroup_cpu_limit(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float:
+    """Cores the container may use (cgroup v2 ``cpu.max`` = quota and period), NaN if unlimited."""
+    try:
+        quota, period = path.read_text().split()[:2]
+        return math.nan if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return math.nan
 
 
 @dataclass(frozen=True)
@@ -424,6 +440,7 @@ class InstrumentationMiddleware:
         status = 500
         request_id = _incoming_request_id(scope) or new_request_id()
         token = REQUEST_ID.set(request_id)
+        self.metrics.in_flight.inc()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -448,6 +465,7 @@ class InstrumentationMiddleware:
                     "latency_ms": round(elapsed * 1000, 3),
                 },
             )
+            self.metrics.in_flight.dec()
             REQUEST_ID.reset(token)
 
 
