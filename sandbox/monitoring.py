@@ -118,11 +118,9 @@ class PrometheusClient:
         except httpx.HTTPError as e:
             raise PrometheusUnavailable(what, f"{method} {path}: {type(e).__name__}: {e}") from e
 
-    def _api(self, promql: str, path: str, params: dict[str, Any], method: str = "POST") -> dict[str, Any]:
-        if method == "GET":
-            r = self._call(self.url, "Prometheus", "GET", path, params=params)
-        else:
-            r = self._call(self.url, "Prometheus", "POST", path, data=params)
+    def _api(self, promql: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        # GET with the query in the URL: it passes the kube tier's service proxy unchanged.
+        r = self._call(self.url, "Prometheus", "GET", path, params=params)
         try:
             body = r.json()
         except ValueError:
@@ -157,7 +155,7 @@ class PrometheusClient:
 
     def rules(self) -> list[RuleState]:
         """Every loaded rule with its state."""
-        data = self._api("", "/api/v1/rules", {}, "GET")
+        data = self._api("", "/api/v1/rules", {})
         out = []
         for group in data.get("groups", []):
             for r in group.get("rules", []):

@@ -308,6 +308,7 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
             record.update(state="failed", reason=f"interrupted: {e!r}"[:300], finished_at=time.time())
             self._write_state(state)
             raise
+        self.monitoring.wait_scraped(containers, max(0.0, min(20.0, deadline - time.time())))
         self._promote(containers)
         for old in [r for r in state["revisions"] if r["state"] == "serving"]:
             self._stop_revision(old)

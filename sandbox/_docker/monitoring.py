@@ -203,6 +203,30 @@ class DockerMonitoring:
             return
         _write(prom, {f"{ROOT}/targets/modelapi.json": json.dumps(self.targets(), indent=1)})
 
+    def wait_scraped(self, containers: list[Container], timeout_s: float = 20.0) -> bool:
+        """Wait (bounded) until Prometheus has scraped every one of ``containers`` successfully,
+        so a revision is monitored from the moment it serves. Prometheus applies target changes
+        in 5 s ticks (discovery, then scrape manager), so this takes up to ~10 s after the
+        targets were written. Never fails a rollout: False on timeout, when the stack is
+        disabled or not running."""
+        if not self.settings.enabled or not containers:
+            return False
+        try:
+            client = PrometheusClient(self.url("prometheus"), timeout_s=2)
+        except PrometheusUnavailable:
+            return False
+        wanted = {f"{c.name}:{API_PORT}" for c in containers}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                up = {t["labels"].get("instance") for t in client.targets() if t.get("health") == "up"}
+            except (PrometheusUnavailable, KeyError, ValueError):
+                return False
+            if wanted <= up:
+                return True
+            time.sleep(0.2)
+        return False
+
     # --- rule files ------------------------------------------------------------------------
     def install_rule_file(self, name: str, text: str | None) -> None:
         """Write (or with None remove) ``rules/trainee/<name>.yml``; the caller reloads."""

@@ -31,6 +31,7 @@ from . import waits
 from ..logs import filter_logs
 from .api import MERGE_PATCH, KubeApi, KubeApiError, ServiceProxy, check_namespace, ensure_ours, new_api_client
 from .deploy import DEPLOYMENT, Rollouts
+from .monitoring import KubeMonitored
 from .manifests import PSA_LABELS, registry_image, render_base
 
 PROVIDER, STATE = "provider", "labkit-state"
@@ -39,7 +40,7 @@ API_PORT = 8080  # the model API container port (k8s/base/modelapi-deployment.ya
 OWNED_KINDS = ("Deployment", "Job", "Service", "ConfigMap", "Pod", "PersistentVolumeClaim")
 
 
-class KubeSandbox(Sandbox):
+class KubeSandbox(KubeMonitored, Sandbox):
     """``Sandbox`` on a Kubernetes cluster through the official ``kubernetes`` client."""
 
     backend = "kube"

@@ -29,7 +29,7 @@ def test_query_parses_vectors_scalars_and_range_selectors():
     }
 
     def handler(request: httpx.Request) -> httpx.Response:
-        form = dict(httpx.QueryParams(request.content.decode()))
+        form = dict(request.url.params)
         return httpx.Response(200, json={"status": "success", "data": answers[form["query"]]})
 
     prom = _client(handler)
@@ -64,7 +64,7 @@ def test_query_range_takes_negative_offsets_and_alerts_come_from_alertmanager():
             return httpx.Response(200, json=[{"labels": {"alertname": "QueryDrift", "severity": "ticket"},
                                               "annotations": {"summary": "s"}, "startsAt": "t0",
                                               "endsAt": "t1", "status": {"state": "active"}}])
-        seen.update(httpx.QueryParams(request.content.decode()))
+        seen.update(request.url.params)
         return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": []}})
 
     prom = _client(handler)
