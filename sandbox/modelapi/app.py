@@ -237,6 +237,8 @@ class Metrics:
             "Time the model API waited for the reranker, by outcome (cut at the timeout)",
             ["outcome"], buckets=PROVIDER_BUCKETS,
         )
+        for outcome in ("ok", "timeout", "error"):  # exported at 0 from the start: rates see the first calls
+            self.provider_latency.labels(outcome=outcome)
         self.drift = gauge("modelapi_query_drift_score", "1 - mean top-1 score, last 200 searches")
         self.drift_window = gauge("modelapi_query_drift_window", "Searches in the drift window")
         self.top1 = histogram(
