@@ -164,3 +164,22 @@ def test_bad_input_says_what_is_wrong(sandbox, tmp_path, monkeypatch):
     sandbox.docker.containers.get(monitor.names["prometheus"]).stop(timeout=2)
     result = runner.invoke(app, ["monitor", "query", "up"])
     assert result.exit_code == 2 and "labkit sandbox up" in result.output
+
+
+def test_a_request_id_finds_one_search_in_the_model_api_and_the_provider_logs(sandbox):
+    import json
+
+    import httpx
+
+    r = httpx.post(sandbox.endpoint + "/v1/search", json={"query": "disk full on node"},
+                   headers={"X-Request-ID": "lab-trace-0001"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "lab-trace-0001"
+    fresh = httpx.post(sandbox.endpoint + "/v1/search", json={"query": "disk full on node"})
+    assert len(fresh.headers["x-request-id"]) == 16  # assigned by the model API
+    text = _until(lambda: (t := sandbox.logs(request_id="lab-trace-0001")).count("<==") == 2 and t,
+                  30, what="the request id in both services' logs")
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert {r["logger"] for r in records} >= {"modelapi.access", "modelapi.provider"}
+    assert all(r["request_id"] == "lab-trace-0001" for r in records)
+    assert all(json.loads(line)["level"] in ("warning", "error", "critical")
+               for line in sandbox.logs(level="warning").splitlines() if line.startswith("{"))
