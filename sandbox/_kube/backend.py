@@ -161,6 +161,7 @@ class KubeSandbox(KubeMonitored, Sandbox):
         for proxy in self._pod_proxies.values():
             proxy.close()
         self._pod_proxies.clear()
+        self._close_monitoring_proxies()
         removed = []
         for kind in OWNED_KINDS:
             for obj in self.api.list(kind, labels.kube_selector(self.id)):

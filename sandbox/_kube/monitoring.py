@@ -67,6 +67,11 @@ class KubeMonitored:
             proxies[service] = ServiceProxy(self.api, service, 0, target=f"services/{service}:web")  # type: ignore[attr-defined]
         return proxies[service].url
 
+    def _close_monitoring_proxies(self) -> None:
+        for proxy in (self._monitoring_proxies or {}).values():
+            proxy.close()
+        self._monitoring_proxies = None
+
     @property
     def prometheus_url(self) -> str:
         return self._monitoring_url(PROMETHEUS)
