@@ -36,11 +36,11 @@ from ..errors import (
     SandboxNotUp,
     UnknownChoice,
 )
+from ..logs import filter_logs
 from ..settings import Settings
 from . import engine
 from .data import PROVIDER_PORT, DockerData
 from .monitoring import MonitoredSandbox
-from ..logs import filter_logs
 
 GATEWAY_PORT = 8000
 API_PORT = 8080

@@ -25,14 +25,14 @@ from typing import Any
 from .. import labels
 from ..api import CONFIG_KEYS, DeploySpec, Revision, Sandbox, SandboxStatus
 from ..errors import InfrastructureError, InvalidInput, PortInUse, SandboxNotUp, UnknownChoice
+from ..logs import filter_logs
 from ..settings import Settings
 from . import rollout as ro
 from . import waits
-from ..logs import filter_logs
 from .api import MERGE_PATCH, KubeApi, KubeApiError, ServiceProxy, check_namespace, ensure_ours, new_api_client
 from .deploy import DEPLOYMENT, Rollouts
-from .monitoring import KubeMonitored
 from .manifests import PSA_LABELS, registry_image, render_base
+from .monitoring import KubeMonitored
 
 PROVIDER, STATE = "provider", "labkit-state"
 API_PORT = 8080  # the model API container port (k8s/base/modelapi-deployment.yaml)
