@@ -26,7 +26,6 @@ import json
 import tarfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -64,51 +63,56 @@ class DockerMonitoring:
 
     # --- lifecycle ---------------------------------------------------------------------
     def ensure(self) -> None:
-        """Start what is missing, write configuration, rules and targets, reload; waits until
-        both answer ``/-/ready``. Does nothing when monitoring is disabled."""
+        """Start what is missing with its configuration, kit rules and targets already in place
+        (copied in before the start: no reload, no wait - ``up()`` does not wait for Prometheus;
+        the first rollout waits until Prometheus scrapes its replicas). Running containers get
+        the configuration rewritten and a reload. Does nothing when monitoring is disabled."""
         if not self.settings.enabled:
             return
         docker = self.sb.docker
         engine.ensure_image(docker, self.settings.image)
         engine.ensure_volume(docker, self.names["volume"], self.sb._labels("monitoring"))
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = [pool.submit(self._ensure, "alertmanager", self._start_alertmanager),
-                    pool.submit(self._ensure, "prometheus", self._start_prometheus)]
-            for job in jobs:
-                job.result()
-        prom = self._container("prometheus")
-        files = {f"{ROOT}/prometheus.yml": self.config()}
-        files.update({f"{ROOT}/rules/kit/{name}.yml": text for name, text in kit_rule_files().items()})
-        files.update(self._target_files())
-        _write(prom, files)
-        error = self.client().reload()
-        if error:
-            raise InfrastructureError(f"Prometheus of sandbox {self.sb.id} refused the kit's configuration: {error}")
+        started = {what: self._ensure(what, start) for what, start in
+                   (("alertmanager", self._start_alertmanager), ("prometheus", self._start_prometheus))}
+        if not started["prometheus"]:  # it was running: bring its files up to date, reload
+            _write(self._container("prometheus"), {f"{ROOT}/{path}": text for path, text in self._files().items()})
+            error = self.client().reload()
+            if error:
+                raise InfrastructureError(f"Prometheus of sandbox {self.sb.id} refused the kit's configuration: {error}")
 
-    def _ensure(self, what: str, start: Any) -> Container:
+    def _files(self) -> dict[str, str]:
+        """Everything Prometheus reads, relative to /monitoring."""
+        files = {"prometheus.yml": self.config()}
+        files.update({f"rules/kit/{name}.yml": text for name, text in kit_rule_files().items()})
+        files.update({path.removeprefix(f"{ROOT}/"): text for path, text in self._target_files().items()})
+        return files
+
+    def _ensure(self, what: str, start: Any) -> bool:
+        """Start the container unless it runs; True if it was started now."""
         name = self.names[what]
         container = engine.get_container(self.sb.docker, name)
         if container is not None and not labels.is_ours(container.labels, self.sb.id):
             raise InfrastructureError(f"a container named {name} exists but was not made by this sandbox",
                                       fix="choose another LABKIT_SANDBOX_ID; the kit never touches foreign objects")
-        if container is None or container.status != "running":
-            if container is not None:
-                container.remove(force=True)
-            container = start()
-        self._wait_ready(what, container)
-        return container
+        if container is not None and container.status == "running":
+            return False
+        if container is not None:
+            container.remove(force=True)
+        start()
+        return True
 
-    def _run(self, what: str, command: list[str], port: int, aliases: list[str]) -> Container:
+    def _run(self, what: str, command: list[str], port: int, aliases: list[str], prepare: Any = None) -> Container:
         return engine.run_container(
             self.sb.docker, image=self.settings.image, name=self.names[what],
             labels_=self.sb._labels(what), network=self.sb.names["network"], aliases=aliases,
             container_port=port, command=command, mem_limit=self.settings.memory,
-            volumes={self.names["volume"]: {"bind": ROOT, "mode": "rw"}},
+            volumes={self.names["volume"]: {"bind": ROOT, "mode": "rw"}}, prepare=prepare,
         )
 
     def _start_prometheus(self) -> Container:
+        files = self._files()
         container = self._run("prometheus", ["labkit-prometheus", f"--storage.tsdb.retention.time={self.settings.retention}"],
-                              PROMETHEUS_PORT, ["prometheus"])
+                              PROMETHEUS_PORT, ["prometheus"], prepare=lambda c: c.put_archive(ROOT, _tar(files)))
         try:  # the gateway lives on the serving network only
             self.sb.docker.networks.get(self.sb.names["serving_network"]).connect(container)
         except DockerException as e:
@@ -117,20 +121,6 @@ class DockerMonitoring:
 
     def _start_alertmanager(self) -> Container:
         return self._run("alertmanager", ["labkit-alertmanager"], ALERTMANAGER_PORT, ["alertmanager"])
-
-    def _wait_ready(self, what: str, container: Container) -> None:
-        port = PROMETHEUS_PORT if what == "prometheus" else ALERTMANAGER_PORT
-        deadline = time.monotonic() + self.settings.ready_timeout_s
-        while True:
-            url = self._url(container, port)
-            if url and PrometheusClient(url, timeout_s=2).ready():
-                return
-            container.reload()
-            if container.status in ("exited", "dead") or time.monotonic() > deadline:
-                tail = container.logs(tail=5).decode(errors="replace").strip().splitlines()
-                raise PrometheusUnavailable(what.capitalize(), f"{container.name} {container.status}; last log:"
-                                            f" {tail[-1] if tail else '(none)'}"[:300])
-            time.sleep(0.1)
 
     # --- addresses ---------------------------------------------------------------------
     def _container(self, what: str) -> Container:
@@ -209,7 +199,7 @@ class DockerMonitoring:
         in 5 s ticks (discovery, then scrape manager), so this takes up to ~10 s after the
         targets were written. Never fails a rollout: False on timeout, when the stack is
         disabled or not running."""
-        if not self.settings.enabled or not containers:
+        if not (self.settings.enabled and self.settings.scraped_before_serving and containers):
             return False
         try:
             client = PrometheusClient(self.url("prometheus"), timeout_s=2)
@@ -218,10 +208,10 @@ class DockerMonitoring:
         wanted = {f"{c.name}:{API_PORT}" for c in containers}
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            try:
+            try:  # Prometheus may still be starting (up() does not wait for it)
                 up = {t["labels"].get("instance") for t in client.targets() if t.get("health") == "up"}
             except (PrometheusUnavailable, KeyError, ValueError):
-                return False
+                up = set()
             if wanted <= up:
                 return True
             time.sleep(0.2)
