@@ -26,6 +26,7 @@ import json
 import tarfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -72,8 +73,10 @@ class DockerMonitoring:
         docker = self.sb.docker
         engine.ensure_image(docker, self.settings.image)
         engine.ensure_volume(docker, self.names["volume"], self.sb._labels("monitoring"))
-        started = {what: self._ensure(what, start) for what, start in
-                   (("alertmanager", self._start_alertmanager), ("prometheus", self._start_prometheus))}
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            jobs = {what: pool.submit(self._ensure, what, start) for what, start in
+                    (("alertmanager", self._start_alertmanager), ("prometheus", self._start_prometheus))}
+            started = {what: job.result() for what, job in jobs.items()}
         if not started["prometheus"]:  # it was running: bring its files up to date, reload
             _write(self._container("prometheus"), {f"{ROOT}/{path}": text for path, text in self._files().items()})
             error = self.client().reload()
