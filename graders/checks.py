@@ -22,7 +22,6 @@ from sandbox.spec import STOPPED_EARLY, SUPERSEDED_EARLY
 from sandbox.observe import OBSERVERS, DefinitionInvalid, Observation, broken, holds, observe, observer
 
 from . import runbook as _runbook
-from .load import drift_scores
 from .result import CheckResult
 
 #: Failure reasons that say what the trainee did to a revision, not how it behaved.
@@ -178,60 +177,8 @@ def failed_rollout_held(sb: Any, image: str | None = None) -> Observation:
                   serving_revision=serving[-1].number)
 
 
-@register("drift_alert_tuned")
-def drift_alert_tuned(sb: Any) -> Observation:
-    """The trainee's ``query-drift`` rule stays quiet on baseline traffic and fires on drift.
-
-    Reads ``sb.state()["alerts"]["query-drift"] = {"threshold": float, "min_queries": int}``,
-    sends the 200 baseline queries to every serving replica and reads
-    ``modelapi_query_drift_score`` (must be below the threshold), then the 200 drifted
-    queries (must be above it, with at least ``min_queries`` in the window), then the
-    baseline again so the sandbox is left with normal traffic.
-    """
-    expected = "quiet on baseline traffic, firing on drifted traffic"
-    rule = (sb.state().get("alerts") or {}).get("query-drift")
-    how = ("set it: st = sb.state(); st['alerts'] = {'query-drift': {'threshold': T,"
-           " 'min_queries': N}}; sb.save_state(st)")
-    try:
-        threshold, min_queries = float(rule["threshold"]), int(rule["min_queries"])
-    except (TypeError, KeyError, ValueError):
-        return broken("drift_alert_tuned", f"alert rule query-drift = {rule!r}", expected, how)
-    endpoints, rounds = _replica_endpoints(sb)
-    base = drift_scores(endpoints, load_queries("baseline"), rounds=rounds)
-    b_hi = max(s for s, _ in base)
-    details: dict[str, Any] = {"threshold": threshold, "min_queries": min_queries, "baseline": b_hi}
-    head = f"threshold {threshold:g}, min_queries {min_queries}: baseline score {b_hi:.3f}"
-    if b_hi >= threshold:  # noisy: no need to drift the traffic (the window holds baseline)
-        return broken("drift_alert_tuned", head + " (fires)", expected,
-                      f"the rule fires on normal traffic: raise the threshold above {b_hi:.3f}; {how}",
-                      **details)
-    drifted = drift_scores(endpoints, load_queries("drifted"), rounds=rounds)
-    drift_scores(endpoints, load_queries("baseline"), rounds=rounds)  # leave normal traffic
-    d_lo, n_max = min(s for s, _ in drifted), max(n for _, n in drifted)
-    details["drifted"] = d_lo
-    fires = all(s > threshold and n >= min_queries for s, n in drifted)
-    observed = head + f" (quiet), drifted score {d_lo:.3f} ({'fires' if fires else 'quiet'})"
-    if fires:
-        return holds("drift_alert_tuned", observed, expected, **details)
-    if min_queries > n_max:
-        hint = f"min_queries {min_queries} is never reached (the window holds {n_max} queries)"
-    else:
-        hint = f"the rule never fires on drift: set the threshold below {d_lo:.3f}"
-    return broken("drift_alert_tuned", observed, expected,
-                  f"{hint} (between {b_hi:.3f} and {d_lo:.3f} separates them); {how}", **details)
-
-
-def _replica_endpoints(sb: Any) -> tuple[list[str], int]:
-    """Each serving replica directly when the backend can (1 round each), else the front
-    door with one round per replica."""
-    st = sb.status()
-    try:
-        urls = sb.revision_endpoints(st.serving_revision) if st.serving_revision else []
-    except NotImplementedError:
-        urls = []
-    if urls:
-        return urls, 1
-    return [sb.endpoint], st.spec.replicas if st.spec else 1
+# (``drift_alert_fires`` and ``rules_recorded``, judged by the sandbox's Prometheus, live in
+# ``graders.alerting``.)
 
 
 # (The checks of faults, data and foreign objects live in ``graders.datachecks``, which the

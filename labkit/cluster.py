@@ -79,7 +79,7 @@ def delete_cluster(settings: Settings, runner: Runner = subprocess.run) -> bool:
 
 def load_images(settings: Settings, images: Iterable[str] = (), runner: Runner = subprocess.run) -> list[str]:
     """``kind load docker-image`` the model API images (good and defective) into the node."""
-    wanted = list(images) or [settings.images.default, settings.images.defect]
+    wanted = list(images) or [settings.images.default, settings.images.defect, settings.monitoring.image]
     name = settings.kube.cluster_name
     if not cluster_exists(name, runner):
         raise InfrastructureError(f"there is no kind cluster named {name}", fix="run `labkit cluster create`")
@@ -166,6 +166,8 @@ def _tenant_docs(opts: CohortOptions) -> dict[str, list[dict[str, Any]]]:
     prov = {"app.kubernetes.io/component": "provider"}
     ports = [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8081}]
     served = {"matchExpressions": [{"key": labels.COMPONENT, "operator": "In", "values": ["modelapi", "provider"]}]}
+    monitoring = {"matchExpressions": [{"key": labels.COMPONENT, "operator": "In",
+                                        "values": ["prometheus", "alertmanager"]}]}
     dns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
     return {
@@ -194,6 +196,18 @@ def _tenant_docs(opts: CohortOptions) -> dict[str, list[dict[str, Any]]]:
             policy("service-proxy-and-probes", {"podSelector": served, "policyTypes": ["Ingress"], "ingress": [
                 {"from": [{"ipBlock": {"cidr": opts.api_server_cidr, "except": [opts.pod_cidr]}},
                           {"podSelector": {}}], "ports": ports}]}),
+            # Prometheus scrapes the namespace's pods, sends to Alertmanager and discovers pods
+            # through the API server; both answer the API server's service proxy (sb.query).
+            policy("prometheus-egress", {"podSelector": {"matchLabels": {labels.COMPONENT: "prometheus"}},
+                                         "policyTypes": ["Egress"], "egress": [
+                {"to": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": p}
+                                                       for p in (8080, 8081, 9093)]},
+                {"to": [{"ipBlock": {"cidr": opts.api_server_cidr, "except": [opts.pod_cidr]}}],
+                 "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}]}),
+            policy("monitoring-ingress", {"podSelector": monitoring, "policyTypes": ["Ingress"], "ingress": [
+                {"from": [{"ipBlock": {"cidr": opts.api_server_cidr, "except": [opts.pod_cidr]}},
+                          {"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 9090},
+                                                          {"protocol": "TCP", "port": 9093}]}]}),
         ],
     }
 
@@ -210,7 +224,8 @@ def _trainee_docs(trainee: str, opts: CohortOptions, base_rel: str) -> dict[str,
                        {"kind": "Service", "path": "spec/selector", "create": True}]}],
     }
     if opts.registry:
-        kustomization["images"] = [{"name": "labkit/modelapi", "newName": registry_image("labkit/modelapi", opts.registry)}]
+        kustomization["images"] = [{"name": name, "newName": registry_image(name, opts.registry)}
+                                   for name in ("labkit/modelapi", "labkit/monitoring")]
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta("labkit-trainee"),
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "labkit-trainee"},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sandbox import make_sandbox
+from sandbox._docker.engine import connect_engine
 from sandbox.api import Sandbox
 from sandbox.client import ServiceClient
 from sandbox.errors import RolloutFailed, ServiceError, WaitTimeout
@@ -99,7 +100,7 @@ def run_demo(settings: Settings, console: Console) -> int:
 def _ensure_images(settings: Settings, console: Console) -> None:
     client = connect_engine(settings.docker_host)
     try:
-        for image in (settings.images.default, settings.images.defect):
+        for image in (settings.images.default, settings.images.defect, settings.monitoring.image):
             client.images.get(image)
     except Exception:  # noqa: BLE001 - any miss means: build
 
@@ -129,7 +130,24 @@ def _bad_image_step(sb: Sandbox, settings: Settings, card: Scorecard, console: C
         f"{sum(served.values())} requests during the rollout, answered by {served}, {probe.errors} errors",
     )
     card.figures["requests_during_bad_rollout"] = sum(served.values())
+    _alert_step(sb, card, "ModelAPIReplicaDown")
     sb.rollback()  # clear the stuck rollout, as `kubectl rollout undo` would
+
+
+def _alert_step(sb: Sandbox, card: Scorecard, name: str, deadline_s: float = 60.0) -> None:
+    """The alert that detected the incident: wait (bounded) for it in Alertmanager."""
+    if not sb.settings.monitoring.enabled:
+        return
+    end = time.monotonic() + deadline_s
+    alerts = sb.alerts(name)
+    while not alerts and time.monotonic() < end:
+        time.sleep(0.5)
+        alerts = sb.alerts(name)
+    card.figures["detected_by"] = alerts[0].name if alerts else ""
+    evidence = (f"{alerts[0].name} ({alerts[0].labels.get('severity')}) firing since {alerts[0].starts_at}:"
+                f" {alerts[0].annotations.get('summary', '')}" if alerts
+                else f"{name} did not fire within {deadline_s:.0f}s")
+    card.check("the alert that detected it fired in Alertmanager", bool(alerts), evidence)
 
 
 def _mismatch_step(sb: Sandbox, card: Scorecard, console: Console) -> None:

@@ -16,7 +16,8 @@ import time
 from typing import Any
 
 from .client import EvalReport, Readiness, ServiceClient
-from .errors import NoRevisionDeployed, UnknownChoice
+from .errors import NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
+from .monitoring import Alert, PrometheusClient, Rules, Sample, Series
 from .records import (
     CONFIG_KEYS,
     MODELS,
@@ -183,8 +184,11 @@ class Sandbox(abc.ABC):
         return st
 
     @abc.abstractmethod
-    def logs(self, revision: int | None = None, tail: int = 200) -> str:
-        """Logs of the serving (or a named) revision's replicas."""
+    def logs(self, revision: int | None = None, tail: int = 200, level: str | None = None,
+             request_id: str | None = None) -> str:
+        """Logs (JSON lines) of the serving (or a named) revision's replicas, of the last
+        ``tail`` lines each, keeping only lines at ``level`` or above and/or of ``request_id``
+        (``sandbox.logs.filter_logs``; with a request id the provider's lines are searched too)."""
 
     @abc.abstractmethod
     def indexes(self) -> list[dict[str, Any]]:
@@ -226,6 +230,50 @@ class Sandbox(abc.ABC):
     def evaluate(self, k: int = 5) -> EvalReport:
         """recall@k of the live service on the labelled eval set."""
         return self.client.evaluate(k)
+
+    # --- monitoring: Prometheus and Alertmanager, over HTTP (same for every backend) -----
+    @property
+    def prometheus_url(self) -> str:
+        """Base URL of the sandbox's Prometheus on 127.0.0.1 (each tier says where)."""
+        raise PrometheusUnavailable("Prometheus", f"the {self.backend} tier runs no monitoring stack")
+
+    @property
+    def alertmanager_url(self) -> str:
+        """Base URL of the sandbox's Alertmanager on 127.0.0.1 (each tier says where)."""
+        raise PrometheusUnavailable("Alertmanager", f"the {self.backend} tier runs no monitoring stack")
+
+    @property
+    def prometheus(self) -> PrometheusClient:
+        return PrometheusClient(self.prometheus_url, self.alertmanager_url)
+
+    def query(self, promql: str, at: Any = None) -> list[Sample]:
+        """PromQL instant query against the sandbox's Prometheus (``BadQuery`` on a typo)."""
+        return self.prometheus.query(promql, at)
+
+    def query_range(self, promql: str, start: Any, end: Any = None, step: float | None = None) -> list[Series]:
+        """PromQL range query; ``start``/``end`` are epochs, datetimes or negative seconds from now."""
+        return self.prometheus.query_range(promql, start, end, step)
+
+    def alerts(self, name: str | None = None) -> list[Alert]:
+        """Alerts firing now, as the sandbox's Alertmanager holds them."""
+        return self.prometheus.alerts(name)
+
+    @property
+    def rules(self) -> Rules:
+        """The sandbox's rule files: ``check``, ``test``, ``load``, ``unload``, ``loaded``."""
+        return Rules(self)
+
+    def _promtool(self, args: list[str], files: dict[str, str]) -> tuple[int, str]:
+        """Run ``promtool ARGS`` with ``files`` in its working directory (tier hook of ``rules``)."""
+        raise PrometheusUnavailable("promtool", f"the {self.backend} tier cannot run promtool")
+
+    def _install_rule_file(self, name: str, text: str | None) -> None:
+        """Install (None: remove) the trainee rule file ``name``; no reload (tier hook)."""
+        raise PrometheusUnavailable("Prometheus", f"the {self.backend} tier cannot install rule files")
+
+    def _rule_file(self, name: str) -> str | None:
+        """Text of the installed trainee rule file ``name``, None if absent (tier hook)."""
+        raise PrometheusUnavailable("Prometheus", f"the {self.backend} tier cannot read rule files")
 
     # --- primitives of the kit's jobs and fault catalog (every tier) --------------------
     @abc.abstractmethod

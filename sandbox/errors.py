@@ -230,6 +230,20 @@ class WaitTimeout(InfrastructureError):
         self.logs = logs
 
 
+class PrometheusUnavailable(InfrastructureError):
+    """The sandbox's Prometheus or Alertmanager does not answer."""
+
+    temporary = True
+
+    def __init__(self, what: str, detail: str = "") -> None:
+        reason = f": {detail}" if detail else ""
+        super().__init__(
+            f"{what} of the sandbox does not answer{reason}",
+            fix="run `labkit sandbox up` (starts the monitoring stack again); `labkit sandbox status`"
+            " lists its containers; LABKIT_MONITORING=0 means the sandbox runs without it",
+        )
+
+
 # --- bad input ----------------------------------------------------------------------------
 
 
@@ -259,6 +273,38 @@ class KubeInvalid(InvalidInput):
     """The API server rejected an object as invalid (422), naming the fields."""
 
     code = 422
+
+
+class BadQuery(InvalidInput):
+    """Prometheus refused a PromQL expression; the message is Prometheus's own."""
+
+    def __init__(self, promql: str, message: str) -> None:
+        super().__init__(f"Prometheus rejected {promql!r}: {message}")
+        self.promql = promql
+        self.detail = message
+
+
+class RuleFileRejected(InvalidInput):
+    """``promtool check rules`` (or Prometheus's reload) refused a rule file: nothing was
+    loaded. ``problems`` holds promtool's own messages, one per line."""
+
+    def __init__(self, path: str, problems: list[str], tool: str = "promtool check rules") -> None:
+        listed = "\n  ".join(problems) or "(no message)"
+        super().__init__(f"{path} rejected by `{tool}`, nothing loaded:\n  {listed}")
+        self.path = path
+        self.problems = problems
+
+
+class RuleTestsFailed(InvalidInput):
+    """``promtool test rules`` ran the unit tests of a rule file and some failed (or the test
+    file itself is invalid); ``output`` is promtool's report."""
+
+    def __init__(self, path: str, output: str) -> None:
+        lines = [line.rstrip() for line in output.strip().splitlines() if line.strip()]
+        super().__init__(f"`promtool test rules {path}` failed:\n  " + "\n  ".join(lines[-40:]))
+        self.path = path
+        self.output = output
+
 
 
 # --- lookup ----------------------------------------------------------------------------------

@@ -64,6 +64,10 @@ def build_images(settings: Settings, progress: Progress = print) -> BuildReport:
         report.cached[tag] = build_one(client, context, tag, {"BASE": report.base, **args}, progress)
         report.seconds[tag] = time.monotonic() - t0
         report.images.append(tag)
+    if settings.monitoring.enabled:
+        from .images_monitoring import build_monitoring  # it builds on this module's helpers
+
+        build_monitoring(client, settings, report, progress)
     return report
 
 
@@ -106,16 +110,17 @@ def _pull(client, image: str, progress: Progress) -> bool:
         return False
 
 
-def make_offline_base(name: str, progress: Progress) -> None:
+def make_offline_base(name: str, progress: Progress, packages: tuple[str, ...] = DEBIAN_PACKAGES,
+                      extra: tuple[str, ...] = ()) -> None:
     """``mmdebstrap --variant=apt ... bookworm - | docker import - NAME`` (about 30-40 s)."""
     if shutil.which("mmdebstrap") is None:
         raise ToolMissing("mmdebstrap", "apt-get install -y mmdebstrap (Debian/Ubuntu, as root)")
     docker_cli = shutil.which("docker")
     if docker_cli is None:
         raise ToolMissing("docker", "apt-get install -y docker.io")
-    include = ",".join(DEBIAN_PACKAGES)
+    include = ",".join(packages)
     strap = subprocess.Popen(
-        ["mmdebstrap", "--variant=apt", f"--include={include}", "bookworm", "-"],
+        ["mmdebstrap", "--variant=apt", f"--include={include}", *extra, "bookworm", "-"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -109,6 +109,35 @@ class KubeSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """The Prometheus and Alertmanager every sandbox carries."""
+
+    enabled: bool = True
+    """Start the monitoring stack with the sandbox (``LABKIT_MONITORING=0`` leaves it out:
+    ``sb.query`` and ``sb.rules`` then raise ``PrometheusUnavailable``)."""
+
+    image: str = "labkit/monitoring:2.42.0-1"
+    """Image with Prometheus, promtool and Alertmanager from Debian's packages
+    (``LABKIT_MONITORING_IMAGE``; ``labkit images build`` makes it offline)."""
+
+    scrape_interval_s: float = 1.0
+    """How often Prometheus scrapes every target (and evaluates rules): the sandbox's clock
+    runs fast, so that an alert's ``for:`` of seconds stands for minutes in production."""
+
+    retention: str = "2h"
+    """How long Prometheus keeps samples (``--storage.tsdb.retention.time``)."""
+
+    memory: str = "256m"
+    """Memory limit of each of the two containers."""
+
+    scraped_before_serving: bool = True
+    """A rollout promotes a revision only once Prometheus has scraped each of its replicas
+    (bounded, never failing the rollout), so a revision is monitored from its first request.
+    Prometheus applies target changes in 5 s ticks, which adds up to ~10 s to a deploy;
+    ``LABKIT_SCRAPED_BEFORE_SERVING=0`` trades that guarantee for speed."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one sandbox."""
 
@@ -134,6 +163,7 @@ class Settings:
     images: ImageSettings = field(default_factory=ImageSettings)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     kube: KubeSettings = field(default_factory=KubeSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -164,6 +194,15 @@ class Settings:
             namespace=env.get("LABKIT_KUBE_NAMESPACE", ""),
             kubeconfig=env.get("KUBECONFIG", ""),
         )
+        monitoring = MonitoringSettings(
+            enabled=env.get("LABKIT_MONITORING", "1").strip().lower() not in ("0", "false", "no", "off"),
+            image=env.get("LABKIT_MONITORING_IMAGE", MonitoringSettings.image),
+            scrape_interval_s=_float(env, "LABKIT_SCRAPE_INTERVAL_S", MonitoringSettings.scrape_interval_s),
+            scraped_before_serving=env.get("LABKIT_SCRAPED_BEFORE_SERVING", "1").strip().lower()
+            not in ("0", "false", "no", "off"),
+        )
+        if not 0.2 <= monitoring.scrape_interval_s <= 60:
+            raise InvalidInput(f"LABKIT_SCRAPE_INTERVAL_S must be 0.2..60, got {monitoring.scrape_interval_s:g}")
         values: dict[str, object] = {
             "backend": env.get("LABKIT_BACKEND", "docker"),
             "port": int(_float(env, "LABKIT_PORT", 0)),
@@ -171,6 +210,7 @@ class Settings:
             "images": images,
             "rollout": rollout,
             "kube": kube,
+            "monitoring": monitoring,
         }
         if env.get("LABKIT_GRADER"):
             values["grader"] = env["LABKIT_GRADER"]

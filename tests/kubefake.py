@@ -84,6 +84,8 @@ class FakeCluster(ApiWrites, Controllers):
         self.images: set[str] = {default_image, DEFECT_IMAGE}
         self.nodes_readable = True
         self.quota_pods: int | None = None
+        self.answers: dict[str, Callable[[Any], tuple[int, Any]]] = {}
+        """Services whose proxy a test answers itself: name -> fn(request) -> (status, payload)."""
         self._refusals: dict[str, list[Exception]] = {}
         self._rs_failures: dict[str, str] = {}
         self.outcome = ""
@@ -127,8 +129,10 @@ class FakeCluster(ApiWrites, Controllers):
         sub = req.subresource or ""
         if req.resource not in (R["pods"], R["services"]) or not sub.startswith("proxy"):
             raise NotImplementedError
+        answer = self.answers.get(req.name.split(":")[0]) if req.resource == R["services"] else None
         try:
-            status, payload = (self._service_proxy if req.resource == R["services"] else self._pod_proxy)(req)
+            status, payload = answer(req) if answer else \
+                (self._service_proxy if req.resource == R["services"] else self._pod_proxy)(req)
         except km.KubernetesError as e:
             status, payload = e.status, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                          "message": e.message, "reason": e.reason, "code": e.status}

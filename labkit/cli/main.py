@@ -25,6 +25,7 @@ from .course import course_app
 from .evidence import evidence_app
 from .fault import fault_app
 from .gameday import gameday_app
+from .monitor import monitor_app
 from .plan import plan
 from .report import report
 
@@ -42,6 +43,7 @@ app.add_typer(fault_app, name="fault")
 app.add_typer(gameday_app, name="gameday")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(course_app, name="course")
+app.add_typer(monitor_app, name="monitor")
 app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities, KPIs.")(plan)
 app.command("report")(report)
 app.add_typer(cohort_app, name="cohort")

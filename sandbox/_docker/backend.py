@@ -30,12 +30,14 @@ from ..api import Sandbox
 from ..client import ServiceClient
 from ..errors import InfrastructureError, RolloutFailed, SandboxNotUp, UnknownChoice
 from ..records import Component, ComponentState, DeploySpec, Revision
+from ..logs import filter_logs
 from ..settings import Settings
 from ..spec import RevisionFacts, parse_cpus, retired_beyond_limit, revisions, serving_revision
 from ..waiting import until
 from . import engine
 from . import revisions as revs
 from .data import PROVIDER_PORT, DockerData
+from .monitoring import MonitoredSandbox
 
 GATEWAY_PORT = 8000
 API_PORT = 8080
@@ -43,7 +45,7 @@ CFS_PERIOD_US = 100_000
 HELD_SLACK_S = 60.0  # up() makes the volume, then the gateway: seconds apart even when slow
 
 
-class DockerSandbox(DockerData, Sandbox):
+class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
     """``Sandbox`` on the local Docker engine."""
 
     backend = "docker"
@@ -115,8 +117,9 @@ class DockerSandbox(DockerData, Sandbox):
         # Docker populates a fresh volume from the image at the first mount that asks for it: the
         # gateway's. The provider mounts with nocopy, so it starts alongside (it reads the corpus
         # titles again when a candidate is unknown); revisions come after, onto a full volume.
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=3) as pool:
             started = [pool.submit(self._ensure_gateway, image), pool.submit(self._ensure_provider, image)]
+            started.append(pool.submit(self.monitoring.ensure))
             for job in started:
                 job.result()
         self._restart_serving()
@@ -225,6 +228,7 @@ class DockerSandbox(DockerData, Sandbox):
             revs.stop(replicas)  # never leave a half rollout running
             raise
         old = serving_revision(self.history())
+        self.monitoring.wait_scraped(replicas, max(0.0, min(20.0, self._deadline_of(replicas) - time.time())))
         revs.promote(self.docker, self.names["serving_network"], replicas, int(time.time() * 1000))
         if old is not None:
             revs.stop(self._replicas().get(old.number, []))
@@ -247,6 +251,7 @@ class DockerSandbox(DockerData, Sandbox):
         except BaseException:
             revs.remove(started)  # a revision that could not start all its replicas never existed
             raise
+        self.monitoring.refresh_targets()
         return started
 
     def _wait_ready(self, number: int, replicas: list[Container]) -> None:
@@ -296,6 +301,10 @@ class DockerSandbox(DockerData, Sandbox):
             if r.state in ("progressing", "failed"):
                 revs.stop(replicas.get(r.number, []))
 
+    def _deadline_of(self, replicas: list[Container]) -> float:
+        created = min(revs.parse_time(c.attrs.get("Created")) or time.time() for c in replicas)
+        return created + self.settings.rollout.progress_deadline_s
+
     def _prune(self) -> None:
         """Keep the newest ``revision_history_limit`` finished revisions (their stopped
         containers); remove the older ones, as a Deployment prunes ReplicaSets."""
@@ -305,6 +314,7 @@ class DockerSandbox(DockerData, Sandbox):
                              for n, cs in replicas.items()], time.time(), deadline)
         for r in retired_beyond_limit(history, self.settings.rollout.revision_history_limit):
             revs.remove(replicas.get(r.number, []))
+        self.monitoring.refresh_targets()
 
     def revision_endpoints(self, revision: int) -> list[str]:
         replicas = self._replicas()
@@ -317,7 +327,8 @@ class DockerSandbox(DockerData, Sandbox):
     def _components(self) -> list[Component]:
         return [_component(c) for c in self.containers()]
 
-    def logs(self, revision: int | None = None, tail: int = 200) -> str:
+    def logs(self, revision: int | None = None, tail: int = 200, level: str | None = None,
+             request_id: str | None = None) -> str:
         replicas = self._replicas()
         if revision is None:
             history = self.history()
@@ -325,8 +336,11 @@ class DockerSandbox(DockerData, Sandbox):
             revision = live.number if live else (history[-1].number if history else None)
         elif revision not in replicas:
             raise UnknownChoice("revision", revision, sorted(replicas))
-        return "\n".join(f"==> {c.name} <==\n" + c.logs(tail=tail).decode(errors="replace")
-                         for c in replicas.get(revision, []) if revision is not None)
+        parts = [f"==> {c.name} <==\n" + c.logs(tail=tail).decode(errors="replace")
+                 for c in replicas.get(revision, []) if revision is not None]
+        if request_id is not None and (provider := engine.get_container(self.docker, self.names["provider"])):
+            parts.append(f"==> {provider.name} <==\n" + provider.logs(tail=tail).decode(errors="replace"))
+        return filter_logs("\n".join(parts), level, request_id)
 
     # --- in-place changes (fault primitives) ----------------------------------------------
     def _serving_replicas(self) -> list[Container]:

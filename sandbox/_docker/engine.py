@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -71,11 +71,13 @@ def run_container(
     aliases: list[str] | None = None,
     host_port: int | None = None,
     container_port: int = 8080,
+    prepare: Callable[[Container], None] | None = None,
     **kwargs: Any,
 ) -> Container:
     """Start a hardened, labelled container; removes it again if the start fails.
 
-    Ports bind to 127.0.0.1 only (``host_port`` None = one Docker picks).
+    Ports bind to 127.0.0.1 only (``host_port`` None = one Docker picks). ``prepare`` is called
+    with the created container before it starts (e.g. to ``put_archive`` its configuration).
     """
     endpoint = client.api.create_endpoint_config(aliases=aliases or [])
     binding = ("127.0.0.1", host_port) if host_port else ("127.0.0.1",)
@@ -89,16 +91,24 @@ def run_container(
     }
     options.update(kwargs)
     try:
-        return client.containers.run(
-            image,
-            name=name,
-            labels=labels_,
-            detach=True,
-            network=network,
-            networking_config={network: endpoint},
-            ports={f"{container_port}/tcp": binding},
-            **options,
-        )
+        if prepare is None:
+            return client.containers.run(
+                image,
+                name=name,
+                labels=labels_,
+                detach=True,
+                network=network,
+                networking_config={network: endpoint},
+                ports={f"{container_port}/tcp": binding},
+                **options,
+            )
+        container = client.containers.create(
+            image, name=name, labels=labels_, network=network, networking_config={network: endpoint},
+            ports={f"{container_port}/tcp": binding}, **options)
+        prepare(container)
+        container.start()
+        container.reload()
+        return container
     except APIError as e:
         _remove_quietly(client, name)
         text = str(e).lower()

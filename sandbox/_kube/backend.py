@@ -26,6 +26,7 @@ from .. import labels
 from ..api import Sandbox
 from ..errors import InfrastructureError, KubeApiError, PortInUse, SandboxNotUp, UnknownChoice, WaitTimeout
 from ..records import Component, DeploySpec, Revision
+from ..logs import filter_logs
 from ..settings import Settings
 from ..spec import RevisionFacts, parse_cpus, serving_revision
 from ..waiting import until
@@ -36,6 +37,7 @@ from .api import KubeApi, ServiceProxy, check_namespace, ensure_ours, new_api_cl
 from .data import PROVIDER, STATE, KubeData
 from .deploy import Rollouts
 from .manifests import PSA_LABELS, registry_image, render_base
+from .monitoring import KubeMonitored
 
 API_PORT = 8080  # the model API container port (k8s/base/modelapi-deployment.yaml)
 #: What ``down`` deletes, in this order (ReplicaSets and Pods go with their owners).
@@ -45,7 +47,7 @@ FOREIGN_KINDS = (*OWNED_KINDS, "ReplicaSet")
 NODE_MAX_IMAGES = 50  # the kubelet reports at most this many images a node (nodeStatusMaxImages)
 
 
-class KubeSandbox(KubeData, Sandbox):
+class KubeSandbox(KubeMonitored, KubeData, Sandbox):
     """``Sandbox`` on a Kubernetes cluster through the official ``kubernetes`` client."""
 
     backend = "kube"
@@ -177,6 +179,7 @@ class KubeSandbox(KubeData, Sandbox):
                 proxy.close()
         self._proxy = None
         self._pod_proxies.clear()
+        self._close_monitoring_proxies()
         removed = []
         for kind in OWNED_KINDS:
             for obj in self.api.list(kind, labels.kube_selector(self.id)):
@@ -273,7 +276,8 @@ class KubeSandbox(KubeData, Sandbox):
         return [kpods.component(p) for p in self.api.list("Pod", labels.kube_selector(self.id))
                 if labels.is_ours(p["metadata"].get("labels"), self.id)]
 
-    def logs(self, revision: int | None = None, tail: int = 200) -> str:
+    def logs(self, revision: int | None = None, tail: int = 200, level: str | None = None,
+             request_id: str | None = None) -> str:
         history = self.history()
         if revision is None:
             live = serving_revision(history)
@@ -284,10 +288,11 @@ class KubeSandbox(KubeData, Sandbox):
             return ""
         pods = self.rollouts.pods(revision)
         if pods:
-            return "\n".join(f"==> {p['metadata']['name']} <==\n" + self.api.pod_log(p["metadata"]["name"], tail=tail)
-                             for p in pods)
+            return filter_logs("\n".join(f"==> {p['metadata']['name']} <==\n"
+                                          + self.api.pod_log(p["metadata"]["name"], tail=tail) for p in pods),
+                               level, request_id)
         kept = [ro.annotations(rs).get(ro.LAST_LOGS, "") for rs in self.rollouts.objects().rss_of(revision)]
-        return "\n".join(_tail_sections(text, tail) for text in kept if text)
+        return filter_logs("\n".join(_tail_sections(text, tail) for text in kept if text), level, request_id)
 
     # --- in-place changes (fault primitives) ----------------------------------------------
     def _serving_pods(self) -> tuple[Revision | None, list[dict[str, Any]]]:

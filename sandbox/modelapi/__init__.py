@@ -20,13 +20,25 @@ the three services (standard library only, so importing it stays cheap).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
 import time
+import uuid
 from typing import Any
 
-__all__ = ["__version__", "JsonFormatter", "configure_logging"]
+__all__ = ["__version__", "JsonFormatter", "REQUEST_ID", "configure_logging", "new_request_id"]
+
+#: The request id of the request being served (``X-Request-ID``): every log line written
+#: while serving it carries it as ``request_id``.
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def new_request_id() -> str:
+    """A fresh request id (16 hex digits)."""
+    return uuid.uuid4().hex[:16]
 
 __version__ = "0.1.0"
 
@@ -54,6 +66,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id:
+            payload["request_id"] = request_id
         for key, value in vars(record).items():
             if key not in _STD_RECORD_ATTRS and not key.startswith("_"):
                 payload[key] = value

@@ -56,11 +56,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import __version__
+from . import REQUEST_ID, REQUEST_ID_HEADER, __version__, new_request_id
 from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import MODELS, EmbeddingModel, get_model
 from .index import IndexedDoc, IndexLoadError, LoadedIndex, load_index, validate_index_name
@@ -88,6 +89,7 @@ DRIFT_WINDOW = 200
 MAX_K = 50
 RETRY_INTERVAL_S = 1.0
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.0)
+PROVIDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 SCORE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _REASON_CODES = {
     "missing": "index-missing",
@@ -195,11 +197,24 @@ class Metrics:
         self.provider = counter("modelapi_provider_requests_total", "Rerank calls", ["outcome"])
         for outcome in ("ok", "timeout", "error"):
             self.provider.labels(outcome=outcome)
+        self.provider_latency = histogram(
+            "modelapi_provider_latency_seconds",
+            "Time the model API waited for the reranker, by outcome (cut at the timeout)",
+            ["outcome"], buckets=PROVIDER_BUCKETS,
+        )
+        for outcome in ("ok", "timeout", "error"):  # exported at 0 from the start: rates see the first calls
+            self.provider_latency.labels(outcome=outcome)
         self.drift = gauge("modelapi_query_drift_score", "1 - mean top-1 score, last 200 searches")
         self.drift_window = gauge("modelapi_query_drift_window", "Searches in the drift window")
         self.top1 = histogram(
             "modelapi_query_top1_score", "Top-1 cosine score per search", buckets=SCORE_BUCKETS
         )
+        # Saturation: CPU used (process_cpu_seconds_total) against the container's CPU limit,
+        # and requests being served right now (queueing shows here first).
+        ProcessCollector(registry=reg)
+        self.in_flight = gauge("modelapi_requests_in_flight", "HTTP requests being served now")
+        self.cpu_limit = gauge("modelapi_cpu_limit_cores", "CPU limit of the container (cgroup cpu.max; NaN = none)")
+        self.cpu_limit.set(cgroup_cpu_limit())
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and record its latency."""
@@ -209,6 +224,15 @@ class Metrics:
     def render(self) -> bytes:
         """Return the Prometheus text exposition of this registry."""
         return generate_latest(self.registry)
+
+
+def cgroup_cpu_limit(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float:
+    """Cores the container may use (cgroup v2 ``cpu.max`` = quota and period), NaN if unlimited."""
+    try:
+        quota, period = path.read_text().split()[:2]
+        return math.nan if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return math.nan
 
 
 @dataclass(frozen=True)
@@ -330,8 +354,10 @@ class ServiceState:
         """
         if self.provider is None or not hits:
             return hits, "disabled"
-        result = await self.provider.rerank(query, [doc.id for doc, _ in hits])
+        start = time.perf_counter()
+        result = await self.provider.rerank(query, [doc.id for doc, _ in hits], REQUEST_ID.get())
         self.metrics.provider.labels(outcome=result.outcome).inc()
+        self.metrics.provider_latency.labels(outcome=result.outcome).observe(time.perf_counter() - start)
         if result.order is None:
             log.warning(
                 "provider %s (%s); serving vector order",
@@ -362,7 +388,12 @@ class SearchRequest(BaseModel):
 
 
 class InstrumentationMiddleware:
-    """ASGI middleware: request metrics by route template and one JSON log line each."""
+    """ASGI middleware: request metrics by route template and one JSON log line each.
+
+    Every request gets a request id: the caller's ``X-Request-ID`` if it sent one (as an
+    ingress or another service would), else a fresh one. It is answered in the response's
+    ``X-Request-ID``, carried by every log line written while serving the request and sent on
+    to the provider, so one id finds a search in the logs of both services."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -374,11 +405,16 @@ class InstrumentationMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        request_id = _incoming_request_id(scope) or new_request_id()
+        token = REQUEST_ID.set(request_id)
+        self.metrics.in_flight.inc()
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (REQUEST_ID_HEADER.lower().encode(), request_id.encode())]}
             await send(message)
 
         try:
@@ -396,6 +432,19 @@ class InstrumentationMiddleware:
                     "latency_ms": round(elapsed * 1000, 3),
                 },
             )
+            self.metrics.in_flight.dec()
+            REQUEST_ID.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` if it is a sane token (<= 64 printable chars), else ''."""
+    wanted = REQUEST_ID_HEADER.lower().encode()
+    for name, value in scope.get("headers", []):
+        if name == wanted:
+            text = value.decode("latin-1").strip()
+            if 0 < len(text) <= 64 and all(33 <= ord(ch) < 127 for ch in text):
+                return text
+    return ""
 
 
 def _state(request: Request) -> ServiceState:

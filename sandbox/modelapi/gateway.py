@@ -20,7 +20,14 @@ bare DNS alias and a Service backed by readiness probes.
 Half-closes are propagated (EOF from one side becomes ``shutdown(SHUT_WR)`` on
 the other) and a connection ends when both directions are done or either one
 fails. Settings: ``GATEWAY_PORT`` (8000), ``UPSTREAM_HOST``, ``UPSTREAM_PORT``
-(8080), ``GATEWAY_CONNECT_TIMEOUT_S``, ``LOG_LEVEL``. uvloop is used if present.
+(8080), ``GATEWAY_CONNECT_TIMEOUT_S``, ``GATEWAY_METRICS_PORT`` (9102; 0 = none),
+``LOG_LEVEL``. uvloop is used if present.
+
+Metrics (Prometheus text on ``GATEWAY_METRICS_PORT``, a port of their own so that a scrape
+never rides the relay): ``gateway_connections_total{outcome="relayed"|"unavailable"}``,
+``gateway_open_connections`` and ``gateway_upstream_connect_seconds`` (time to find an
+upstream, failover and re-resolution included). Being byte-for-byte, the gateway cannot
+count HTTP requests or set a request id: the model API, the first HTTP hop, assigns it.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from .envconfig import EnvConfig, env_field
 
@@ -58,6 +67,7 @@ class GatewayConfig(EnvConfig):
     connect_timeout_s: float = env_field(3.0, "GATEWAY_CONNECT_TIMEOUT_S")
     retry_interval_s: float = 0.05
     log_level: str = env_field("INFO", "LOG_LEVEL", clean=lambda raw: raw.strip().upper())
+    metrics_port: int = env_field(9102, "GATEWAY_METRICS_PORT")
 
 
 class _Side(asyncio.Protocol):
@@ -130,15 +140,33 @@ class _Side(asyncio.Protocol):
                 side.transport.close()
 
 
+@dataclass
+class GatewayMetrics:
+    """The gateway's Prometheus metrics, in a registry of their own."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.connections = Counter("gateway_connections_total", "Client connections by outcome",
+                                   ["outcome"], registry=self.registry)
+        for outcome in ("relayed", "unavailable"):
+            self.connections.labels(outcome=outcome)
+        self.open = Gauge("gateway_open_connections", "Client connections open now", registry=self.registry)
+        self.connect = Histogram("gateway_upstream_connect_seconds", "Time to connect an upstream",
+                                 buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 3.0), registry=self.registry)
+
+
 class Gateway:
     """A TCP proxy to DNS-resolved upstreams; ``await start()``, then ``close()``."""
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        self.metrics = GatewayMetrics()
         self._rr = itertools.count()
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # connections still choosing an upstream
         self._live: set[_Side] = set()  # client sides of accepted connections
+        self.metrics.open.set_function(lambda: len(self._live))
 
     async def start(self) -> int:
         """Start listening; return the bound port (useful when ``port`` is 0)."""
@@ -190,11 +218,14 @@ class Gateway:
 
     async def _connect_upstream(self, client: _Side) -> None:
         """Connect ``client`` to an upstream (failover, re-resolve) or answer 503."""
+        started = asyncio.get_running_loop().time()
         try:
             upstream, error = await self._connect(client)
         except asyncio.CancelledError:
             client.close()
             return
+        self.metrics.connect.observe(asyncio.get_running_loop().time() - started)
+        self.metrics.connections.labels(outcome="relayed" if upstream is not None else "unavailable").inc()
         if client.transport is None or client.transport.is_closing():
             if upstream is not None:
                 upstream.close()
@@ -295,6 +326,9 @@ async def _run(config: GatewayConfig) -> None:
     """Run the gateway until SIGTERM or SIGINT."""
     gateway = Gateway(config)
     await gateway.start()
+    if config.metrics_port:
+        start_http_server(config.metrics_port, registry=gateway.metrics.registry)
+        log.info("gateway metrics on :%d/metrics", config.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

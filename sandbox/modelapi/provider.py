@@ -33,10 +33,11 @@ from urllib.parse import urlsplit
 
 import h11
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
-from . import __version__
+from . import REQUEST_ID, REQUEST_ID_HEADER, __version__, new_request_id
 from .corpus import CorpusError, list_snapshots, load_snapshot, snapshot_path
 from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import tokenize
@@ -111,12 +112,12 @@ class RerankClient:
         reader, writer = await asyncio.open_connection(self._host, self._port)
         return _Conn(reader, writer, h11.Connection(h11.CLIENT))
 
-    async def _post(self, body: bytes) -> tuple[int, bytes]:
+    async def _post(self, body: bytes, request_id: str = "") -> tuple[int, bytes]:
         for attempt in (1, 2):  # a pooled connection the provider closed meanwhile: one retry
             reused = bool(self._idle)
             conn = self._idle.pop() if reused else await self._connect()
             try:
-                status, payload = await conn.exchange(self._host, body)
+                status, payload = await conn.exchange(self._host, body, request_id)
             except BaseException as exc:
                 conn.writer.close()
                 if reused and attempt == 1 and isinstance(exc, (ConnectionError, h11.RemoteProtocolError)):
@@ -129,12 +130,13 @@ class RerankClient:
             return status, payload
         raise ConnectionResetError("the provider closed the connection")
 
-    async def rerank(self, query: str, ids: list[str]) -> RerankResult:
-        """Ask the provider to reorder ``ids``; ``timeout`` or ``error`` on failure."""
+    async def rerank(self, query: str, ids: list[str], request_id: str = "") -> RerankResult:
+        """Ask the provider to reorder ``ids`` (sending ``request_id`` along); ``timeout`` or
+        ``error`` on failure."""
         body = json.dumps({"query": query, "candidates": ids}).encode()
         try:
             async with asyncio.timeout(self.timeout_s):
-                status, payload = await self._post(body)
+                status, payload = await self._post(body, request_id)
             if status >= 400:
                 return RerankResult(None, "error", f"provider answered {status}")
             return RerankResult(_parse_ranking(json.loads(payload), ids), "ok")
@@ -150,8 +152,10 @@ class _Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, http: h11.Connection) -> None:
         self.reader, self.writer, self.http = reader, writer, http
 
-    async def exchange(self, host: str, body: bytes) -> tuple[int, bytes]:
+    async def exchange(self, host: str, body: bytes, request_id: str = "") -> tuple[int, bytes]:
         headers = [("Host", host), ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        if request_id:
+            headers.append((REQUEST_ID_HEADER, request_id))
         self.writer.write(self.http.send(h11.Request(method="POST", target="/rerank", headers=headers))
                           + self.http.send(h11.Data(data=body)) + self.http.send(h11.EndOfMessage()))
         status, chunks = 0, []
@@ -231,10 +235,54 @@ def rank(
     return sorted(scored, key=lambda item: -item[1])
 
 
+PROVIDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ProviderMetrics:
+    """The provider's own Prometheus metrics: requests and latency as it serves them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("provider_requests_total", "Provider HTTP requests", ["route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("provider_request_latency_seconds", "Provider latency as it serves",
+                                 ["route"], buckets=PROVIDER_BUCKETS, registry=self.registry)
+
+
+def _instrument(app: FastAPI, metrics: ProviderMetrics) -> None:
+    """Count and time each request, log it as one JSON line with the caller's request id."""
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Any) -> Any:
+        token = REQUEST_ID.set(request.headers.get(REQUEST_ID_HEADER, "")[:64] or new_request_id())
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            elapsed = time.perf_counter() - start
+            path = request.url.path
+            route = path if path in ("/rerank", "/admin/mode", "/healthz") else "<unmatched>"
+            if path != "/metrics":  # scrapes are neither counted nor logged
+                metrics.requests.labels(route=route, status=str(status)).inc()
+                metrics.latency.labels(route=route).observe(elapsed)
+                log.info("request", extra={"route": request.url.path, "method": request.method,
+                                           "status": status, "latency_ms": round(elapsed * 1000, 3)})
+            REQUEST_ID.reset(token)
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        """Prometheus exposition of the provider's registry."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
 def create_provider_app(config: ProviderConfig | None = None) -> FastAPI:
     """Build the provider app; ``config`` defaults to :meth:`ProviderConfig.from_env`."""
     config = config or ProviderConfig.from_env()
     app = FastAPI(title="labkit provider", version=__version__)
+    _instrument(app, ProviderMetrics())
     app.state.mode = config.mode
     app.state.delay_s = config.delay_s
     app.state.titles = load_titles(config.data_dir / "corpus")

@@ -104,14 +104,21 @@ WRONG: dict[str, WrongSubmission] = {
         replace={
             "task-threshold": (
                 "THRESHOLD, MIN_QUERIES = 0.9, 100   # high enough to never page by mistake\n"
-                "st = sb.state()\n"
-                'st.setdefault("alerts", {})["query-drift"] = {"threshold": THRESHOLD, "min_queries": MIN_QUERIES}\n'
-                "sb.save_state(st)"),
+                'Path("rules").mkdir(exist_ok=True)\n'
+                'Path("rules/query-drift.yml").write_text(f"""groups:\n'
+                "  - name: query-drift\n"
+                "    rules:\n"
+                "      - alert: QueryDrift\n"
+                "        expr: modelapi_query_drift_score > {THRESHOLD} and modelapi_query_drift_window >= {MIN_QUERIES}\n"
+                "        for: 15s\n"
+                "        labels: {{severity: ticket}}\n"
+                '""")\n'
+                'print(sb.rules.load("rules/query-drift.yml"))'),
             "task-resolve": 'replay("baseline", 200)\nprint(window_state())',
         },
         failing=frozenset({"check-alert-tuned"}),
         passing=frozenset({"check-resolved"}),
-        why="stores a threshold above the drifted level: quiet on baseline but never fires on drift",
+        why="loads a well-formed rule with a threshold above the drifted level: quiet, but it never fires",
     ),
     "lab08-poisoned-corpus": WrongSubmission(
         replace={

@@ -77,7 +77,8 @@ def test_every_rendered_document_is_valid_in_strict_mode(rendered, overlay):
 
 def test_objects_the_backend_applies_are_valid_labelled_and_namespaced():
     objs = render_base("alice", "labkit-alice", lambda i: "registry.example.edu/labkit/" + i.split("/")[-1])
-    assert {k for k, _ in objs} == {"ConfigMap", "PersistentVolumeClaim", "Job", "Deployment", "Service"}
+    assert {k for k, _ in objs} == {"ConfigMap", "PersistentVolumeClaim", "Job", "Deployment", "Service",
+                                    "ServiceAccount", "Role", "RoleBinding"}
     for obj in objs.values():
         validate(obj)
         assert obj["metadata"]["namespace"] == "labkit-alice"
@@ -86,7 +87,8 @@ def test_objects_the_backend_applies_are_valid_labelled_and_namespaced():
         if template:
             assert labels.is_ours(template["metadata"]["labels"], "alice")
             images = [c["image"] for c in template["spec"].get("initContainers", []) + template["spec"]["containers"]]
-            assert images and all(i == "registry.example.edu/labkit/modelapi:1.0.0" for i in images)
+            assert images and all(i in ("registry.example.edu/labkit/modelapi:1.0.0",
+                                        "registry.example.edu/labkit/monitoring:2.42.0-1") for i in images)
     assert objs[("Deployment", "modelapi")]["spec"]["selector"]["matchLabels"][labels.SANDBOX] == "alice"
     assert objs[("Service", "modelapi")]["spec"]["selector"][labels.SANDBOX] == "alice"
 
@@ -215,10 +217,10 @@ def test_cohort_gives_each_trainee_a_guarded_namespace(rendered):
         assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
         allowed = {p["metadata"]["name"] for p in of(docs, "NetworkPolicy", namespace=ns)}
         assert allowed == {"default-deny", "allow-dns", "modelapi-to-provider", "provider-from-modelapi",
-                           "service-proxy-and-probes"}
+                           "service-proxy-and-probes", "prometheus-egress", "monitoring-ingress"}
     assert not of(docs, "ClusterRole") and not of(docs, "ClusterRoleBinding")
     images = {c["image"] for d in of(docs, "Deployment") for c in d["spec"]["template"]["spec"]["containers"]}
-    assert images == {"registry.example.edu/labkit/modelapi:1.0.0"}
+    assert images == {"registry.example.edu/labkit/modelapi:1.0.0", "registry.example.edu/labkit/monitoring:2.42.0-1"}
 
 
 def test_checked_in_cohort_overlay_is_what_the_generator_writes():
@@ -257,6 +259,32 @@ def test_cli_cohort_reads_a_file(tmp_path):
                                               "--registry", ""])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["kustomization.yaml", "mia", "noah", "tenant"]
+
+
+# --- monitoring -----------------------------------------------------------------------------------
+def test_monitoring_stack_is_namespaced_hardened_and_carries_the_kits_rules(rendered):
+    from sandbox._kube.monitoring import render_rules_manifest, rules_configmap
+
+    docs = rendered["base"]
+    role = of(docs, "Role", "prometheus-discovery")[0]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods", "services", "endpoints"],
+                              "verbs": ["get", "list", "watch"]}]
+    assert not of(docs, "ClusterRole") and not of(docs, "ClusterRoleBinding")
+    binding = of(docs, "RoleBinding", "prometheus-discovery")[0]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus"}]
+    config = yaml.safe_load(of(docs, "ConfigMap", "prometheus-config")[0]["data"]["prometheus.yml"])
+    sd = [c["kubernetes_sd_configs"][0] for c in config["scrape_configs"] if "kubernetes_sd_configs" in c]
+    assert sd and all(s == {"role": "pod", "namespaces": {"own_namespace": True}} for s in sd)
+    for name, port in (("prometheus", 9090), ("alertmanager", 9093)):
+        pod = of(docs, "Deployment", name)[0]["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        assert c["image"] == "labkit/monitoring:2.42.0-1" and c["ports"] == [{"name": "web", "containerPort": port}]
+        assert c["securityContext"]["readOnlyRootFilesystem"] and pod["securityContext"]["runAsUser"] == 10001
+        assert of(docs, "Service", name)[0]["spec"]["ports"][0]["name"] == "web"
+    assert "--web.enable-lifecycle" in of(docs, "Deployment", "prometheus")[0]["spec"]["template"]["spec"]["containers"][0]["command"]
+    shipped = of(docs, "ConfigMap", "prometheus-rules")[0]["data"]
+    assert shipped == rules_configmap()["data"], "k8s/base/monitoring-rules.yaml is stale: see its header"
+    assert (BASE_DIR / "monitoring-rules.yaml").read_text() == render_rules_manifest()
 
 
 # --- kind ----------------------------------------------------------------------------------------
@@ -298,5 +326,5 @@ def test_cluster_commands_wrap_kind(tmp_path, monkeypatch):
     assert calls.read_text().splitlines() == [
         "get clusters", f"create cluster --name labkit --config {KIND_CONFIG} --wait 120s",
         "get clusters",
-        "get clusters", "load docker-image labkit/modelapi:1.0.0 labkit/modelapi:1.1.0-rc1 --name labkit",
+        "get clusters", "load docker-image labkit/modelapi:1.0.0 labkit/modelapi:1.1.0-rc1 labkit/monitoring:2.42.0-1 --name labkit",
         "get clusters", "delete cluster --name labkit"]

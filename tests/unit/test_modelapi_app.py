@@ -576,3 +576,43 @@ def test_dockerfile_contract() -> None:
     defect = lines.index("ARG MODELAPI_DEFECT=")
     assert defect > max(steps), "the defect variant must reuse every build step"
     assert lines.index("ARG IMAGE_REVISION=dev") > max(steps)
+
+
+# --- request ids, saturation and the provider's own metrics -----------------------------------
+
+
+def test_request_ids_are_kept_or_assigned_answered_logged_and_sent_to_the_provider(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sandbox.modelapi import configure_logging
+
+    configure_logging("INFO")
+    with (
+        provider_server(data_dir) as url,
+        client_for(config_for(data_dir, provider_url=url)) as client,
+    ):
+        kept = client.post("/v1/search", json={"query": "memory leak"}, headers={"X-Request-ID": "trace-42"})
+        assert kept.headers["x-request-id"] == "trace-42"
+        fresh = client.post("/v1/search", json={"query": "memory leak"}, headers={"X-Request-ID": "bad id\x7f"})
+        assert re.fullmatch(r"[0-9a-f]{16}", fresh.headers["x-request-id"])
+        provider_metrics = httpx.get(url + "/metrics").text
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    mine = [r for r in lines if r.get("request_id") == "trace-42"]
+    assert {r["logger"] for r in mine} == {"modelapi.access", "modelapi.provider"}
+    assert metric(provider_metrics, "provider_requests_total", route="/rerank", status="200") == 2
+    assert metric(provider_metrics, "provider_request_latency_seconds_count", route="/rerank") == 2
+
+
+def test_saturation_and_rerank_hop_metrics_are_exported(data_dir: Path, tmp_path: Path) -> None:
+    from sandbox.modelapi.app import cgroup_cpu_limit
+
+    limit = tmp_path / "cpu.max"
+    limit.write_text("2000 100000\n")
+    assert cgroup_cpu_limit(limit) == pytest.approx(0.02)
+    limit.write_text("max 100000\n")
+    assert cgroup_cpu_limit(limit) != cgroup_cpu_limit(limit)  # NaN: no limit
+    with client_for(config_for(data_dir)) as client:
+        text = client.get("/metrics").text
+        assert metric(text, "modelapi_requests_in_flight") == 1  # the scrape itself
+        assert metric(text, "process_cpu_seconds_total") >= 0
+        for outcome in ("ok", "timeout", "error"):  # exported at 0 before the first call
+            assert metric(text, "modelapi_provider_latency_seconds_count", outcome=outcome) == 0

@@ -77,29 +77,6 @@ def test_p95_fails_when_the_cpu_limit_starves_the_service(sandbox):
     assert "cpus=0.02" in starved.observed and ("CPU limit" in starved.hint or "failed" in starved.hint)
 
 
-def _set_rule(sb, **rule):
-    state = sb.state()
-    state["alerts"] = {"query-drift": rule} if rule else {}
-    sb.save_state(state)
-
-
-def test_drift_alert_tuned_with_a_sensible_and_a_silly_threshold(sandbox):
-    missing = graders.check("drift_alert_tuned", sandbox)
-    assert not missing.passed and "st['alerts']" in missing.hint
-
-    _set_rule(sandbox, threshold=0.05, min_queries=10)
-    noisy = graders.check("drift_alert_tuned", sandbox)
-    assert not noisy.passed and "fires on normal traffic: raise the threshold above" in noisy.hint
-    base = noisy.details["baseline"]
-    assert 0.05 < base < 0.77  # v1's baseline level (the toy model is deterministic)
-
-    _set_rule(sandbox, threshold=0.77, min_queries=100)
-    tuned = graders.expect("drift_alert_tuned", sandbox)
-    assert "(quiet), drifted score" in tuned.observed and tuned.details["drifted"] > 0.77
-    score = sandbox.metrics()["modelapi_query_drift_score"][0][1]
-    assert score == pytest.approx(base, abs=0.01)  # baseline traffic restored afterwards
-
-
 @pytest.mark.xdist_group("foreign-objects")  # never beside a grader that compares foreign objects
 def test_foreign_untouched_notices_a_stopped_unlabelled_container(sandbox_factory, docker_client):
     sb = sandbox_factory("fg").up()

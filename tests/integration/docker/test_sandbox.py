@@ -32,8 +32,9 @@ def test_up_twice_is_idempotent_labelled_and_local_only(sandbox_factory, docker_
     first = {c.name for c in _objects(docker_client, sb.id)[0]}
     sb.up()
     containers, networks, volumes = _objects(docker_client, sb.id)
-    assert {c.name for c in containers} == first == {f"labkit-{sb.id}-gateway", f"labkit-{sb.id}-provider"}
-    assert len(networks) == 2 and len(volumes) == 1
+    assert {c.name for c in containers} == first == {f"labkit-{sb.id}-{c}" for c in (
+        "gateway", "provider", "prometheus", "alertmanager")}
+    assert len(networks) == 2 and len(volumes) == 2  # data, and the monitoring stack's
     for obj in [*containers, *networks]:
         assert labels.is_ours(obj.attrs.get("Labels") or obj.labels, sb.id)
     for c in containers:

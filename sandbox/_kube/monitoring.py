@@ -1,0 +1,127 @@
+"""The kube tier's monitoring surface (mixed into ``KubeSandbox``): Prometheus and
+Alertmanager of the sandbox's namespace (``k8s/base/monitoring.yaml``), reached through the
+API server's service proxy like the model API (``ServiceProxy``), and the rule ConfigMaps.
+
+The kit's rules are the ConfigMap ``prometheus-rules`` (``k8s/base/monitoring-rules.yaml``,
+kept equal to ``sandbox/monitoring_rules`` by a test); trainee rule files are keys of the
+ConfigMap ``prometheus-rules-trainee``. The kubelet syncs a changed ConfigMap into the pod
+within about a minute, so an install waits until Prometheus's pod reads the new text before
+the caller reloads. ``promtool`` runs in a one-off container of the monitoring image on the
+local Docker engine (the machine that runs the labs), the cluster needs nothing more.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import yaml
+
+from .. import labels
+from ..errors import InfrastructureError, PrometheusUnavailable
+from ..monitoring import kit_rule_files
+from .api import ServiceProxy
+
+PROMETHEUS, ALERTMANAGER = "prometheus", "alertmanager"
+RULES_CM, TRAINEE_RULES_CM = "prometheus-rules", "prometheus-rules-trainee"
+TRAINEE_RULES_DIR = "/etc/labkit/rules/trainee"
+SYNC_TIMEOUT_S = 150.0
+
+
+def rules_configmap() -> dict[str, Any]:
+    """``k8s/base/monitoring-rules.yaml``: the kit's rule files as the ConfigMap Prometheus mounts."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": RULES_CM, "labels": {labels.COMPONENT: "prometheus"}},
+            "data": {f"{name}.yml": text for name, text in kit_rule_files().items()}}
+
+
+def render_rules_manifest() -> str:
+    head = ("# Generated from sandbox/monitoring_rules/*.rules.yml (the kit's SLI and SLO rules);\n"
+            "# regenerate: python -c 'from sandbox._kube.monitoring import render_rules_manifest as r;"
+            " print(r(), end=\"\")' > k8s/base/monitoring-rules.yaml\n")
+    return head + yaml.dump(rules_configmap(), Dumper=_BlockDumper, sort_keys=False, width=1000)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings as ``|`` blocks, so the rule file reads as itself in the manifest."""
+
+
+_BlockDumper.add_representer(str, lambda d, v: d.represent_scalar(
+    "tag:yaml.org,2002:str", v, style="|" if "\n" in v else None))
+
+
+class KubeMonitored:
+    """``prometheus_url`` / ``alertmanager_url`` and the rule hooks of ``KubeSandbox``; relies
+    on its ``api``, ``id`` and ``settings``."""
+
+    _monitoring_proxies: dict[str, ServiceProxy] | None = None
+
+    def _monitoring_url(self, service: str) -> str:
+        proxies = self._monitoring_proxies
+        if proxies is None:
+            proxies = self._monitoring_proxies = {}
+        if service not in proxies:
+            if self.api.read("Service", service) is None:  # type: ignore[attr-defined]
+                raise PrometheusUnavailable(service.capitalize(), f"no Service {service} in the sandbox's namespace")
+            proxies[service] = ServiceProxy(self.api, service, 0, target=f"services/{service}:web")  # type: ignore[attr-defined]
+        return proxies[service].url
+
+    def _close_monitoring_proxies(self) -> None:
+        for proxy in (self._monitoring_proxies or {}).values():
+            proxy.close()
+        self._monitoring_proxies = None
+
+    @property
+    def prometheus_url(self) -> str:
+        return self._monitoring_url(PROMETHEUS)
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self._monitoring_url(ALERTMANAGER)
+
+    def _trainee_rules(self) -> dict[str, str]:
+        cm = self.api.read("ConfigMap", TRAINEE_RULES_CM)  # type: ignore[attr-defined]
+        return dict((cm or {}).get("data") or {})
+
+    def _rule_file(self, name: str) -> str | None:
+        return self._trainee_rules().get(f"{name}.yml")
+
+    def _install_rule_file(self, name: str, text: str | None) -> None:
+        data = self._trainee_rules()
+        if text is None:
+            data.pop(f"{name}.yml", None)
+        else:
+            data[f"{name}.yml"] = text
+        cm = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": TRAINEE_RULES_CM, "namespace": self.namespace,  # type: ignore[attr-defined]
+                           "labels": labels.for_sandbox(self.id, "prometheus")},  # type: ignore[attr-defined]
+              "data": data}
+        if self.api.read("ConfigMap", TRAINEE_RULES_CM) is None:  # type: ignore[attr-defined]
+            self.api.create(cm)  # type: ignore[attr-defined]
+        else:
+            self.api.patch("ConfigMap", TRAINEE_RULES_CM, {"data": {f"{name}.yml": text}})  # type: ignore[attr-defined]
+        self._wait_synced(name, text)
+
+    def _wait_synced(self, name: str, text: str | None, timeout_s: float = SYNC_TIMEOUT_S) -> None:
+        """Until Prometheus's pod reads ``text`` (or no file) at the rule file's path."""
+        from . import waits
+
+        deadline = time.monotonic() + timeout_s
+        path = f"{TRAINEE_RULES_DIR}/{name}.yml"
+        while time.monotonic() < deadline:
+            pods = self.api.list("Pod", labels.kube_selector(self.id, PROMETHEUS))  # type: ignore[attr-defined]
+            seen = waits.exec_read(self.api, pods, PROMETHEUS, ["sh", "-c", f'cat "{path}" 2>/dev/null; true'])  # type: ignore[attr-defined]
+            if seen is not None and (seen == (text or "")):
+                return
+            time.sleep(2.0)
+        raise InfrastructureError(f"Prometheus's pod did not see the new {name}.yml within {timeout_s:.0f}s",
+                                  fix="check the prometheus pod (`kubectl -n <namespace> get pods`) and retry")
+
+    def _promtool(self, args: list[str], files: dict[str, str]) -> tuple[int, str]:
+        from .._docker.engine import connect_engine
+        from .._docker.monitoring import run_promtool
+
+        docker = connect_engine(self.settings.docker_host)  # type: ignore[attr-defined]
+        return run_promtool(docker, self.settings.monitoring.image, labels.for_sandbox(self.id, "job"),  # type: ignore[attr-defined]
+                            f"labkit-{self.id}-promtool-{uuid.uuid4().hex[:6]}", args, files)  # type: ignore[attr-defined]
