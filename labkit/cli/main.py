@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from graders.box.image import build_box_image
 from sandbox.images import build_images
 from sandbox.settings import Settings
 
@@ -177,10 +178,14 @@ def index_list(as_json: bool = JSON) -> None:
 @images_app.command("build")
 @handled
 def images_build() -> None:
-    """Build the model API images; offline base via mmdebstrap when no registry answers."""
-    report = build_images(Settings.from_env(), progress=lambda line: console.print(line, highlight=False))
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.seconds.items())
-    console.print(f"built {', '.join(report.images)} on {report.base} ({timings})")
+    """Build the model API, monitoring and grading-box images; offline base via mmdebstrap
+    when no registry answers."""
+    settings = Settings.from_env()
+    progress = lambda line: console.print(line, highlight=False)  # noqa: E731
+    report = build_images(settings, progress=progress)
+    box = build_box_image(settings, progress=progress)
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in (report.seconds | box).items())
+    console.print(f"built {', '.join([*report.images, settings.images.box])} on {report.base} ({timings})")
 
 
 @app.command("search")
