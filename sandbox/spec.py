@@ -135,6 +135,9 @@ class RevisionFacts:
     """Why its replicas died on their own before it took traffic (exit code, OOM kill)."""
     failure: str = ""
     """A failure the tier's controller recorded (a progress-deadline condition, say)."""
+    ready: bool = False
+    """Every replica is ready now, though it took no traffic (a canary awaiting promotion): the
+    progress deadline no longer applies to it."""
 
 
 SUPERSEDED_EARLY = "superseded before it became ready"
@@ -169,6 +172,8 @@ def _state(f: RevisionFacts, serving: int | None, newest: int | None, now: float
         return "failed", SUPERSEDED_EARLY
     if f.finished_at is not None:  # its replicas were stopped before it took traffic
         return "failed", STOPPED_EARLY
+    if f.ready:
+        return "progressing", ""
     if now > f.created_at + deadline_s:
         return "failed", f"progress deadline exceeded (not ready within {deadline_s:g}s)"
     return "progressing", ""

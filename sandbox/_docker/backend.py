@@ -18,6 +18,7 @@ nothing about states; ``sandbox.spec`` does, for both tiers.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -189,7 +190,13 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
 
     def _revision_facts(self) -> list[RevisionFacts]:
         deadline = self.settings.rollout.progress_deadline_s
-        return [revs.facts(n, cs, self.names["serving_network"], deadline) for n, cs in self._replicas().items()]
+        replicas = self._replicas()
+        facts = [revs.facts(n, cs, self.names["serving_network"], deadline) for n, cs in replicas.items()]
+        if facts and _awaiting(facts[-1], deadline):  # a canary past its deadline: is it ready?
+            last = facts[-1]
+            ready = all(self._replica_ready(last.number, c, {}) for c in replicas[last.number])
+            facts[-1] = dataclasses.replace(last, ready=ready)
+        return facts
 
     def _index_names(self) -> list[str]:
         return self._names("/data/indexes")
@@ -359,6 +366,12 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
                 c.update(**(_cpu_limit(cores) if cores is not None else {"cpu_quota": -1}))
             except DockerException as e:
                 raise engine.wrap(e, f"changing the CPU limit of {c.name}") from e
+
+
+def _awaiting(f: RevisionFacts, deadline_s: float) -> bool:
+    """Never promoted, not crashed or stopped, and past its progress deadline."""
+    return (f.promoted_at is None and not f.crashed and not f.failure and f.finished_at is None
+            and time.time() > f.created_at + deadline_s)
 
 
 def _cpu_limit(cores: float) -> dict[str, int]:

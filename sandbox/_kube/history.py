@@ -128,6 +128,7 @@ def _facts(objs: Objects, number: int, rss: list[Obj], resolve: Callable[[str], 
         promoted_at=_promoted_at(objs, number, main_rs, is_main_current, bool(failed)),
         finished_at=max(finished, default=None),
         failure=failed or _deadline_failure(objs, rss),
+        ready=not failed and _owner_rolled_out(objs, rss),
     )
 
 
@@ -147,6 +148,15 @@ def _promoted_at(objs: Objects, number: int, main_rs: Obj | None, is_current: bo
         return parse_time((condition(main, "Progressing") or {}).get("lastUpdateTime")) or created
     promoting = CANARY_CREATED in annotations(template_of(main_rs)) and rollout_status(main).state != "failed"
     return created if promoting else None
+
+
+def _owner_rolled_out(objs: Objects, rss: list[Obj]) -> bool:
+    """The owning Deployment finished rolling this ReplicaSet out (every replica available)."""
+    for rs in rss:
+        owner = owner_of(rs, objs.deployments)
+        if owner is not None and objs.current(owner) is rs and rollout_status(owner).state == "complete":
+            return True
+    return False
 
 
 def _deadline_failure(objs: Objects, rss: list[Obj]) -> str:

@@ -99,6 +99,14 @@ def test_rollout_states_follow_from_the_facts():
     assert states(facts(1, promoted=110), facts(2, crashed="boom"), facts(3, promoted=320))[1][2] == "boom"
 
 
+def test_a_ready_canary_waits_for_promotion_past_its_deadline():
+    import dataclasses
+
+    waiting = dataclasses.replace(facts(2), ready=True)
+    assert states(facts(1, promoted=110), waiting, now=1000)[1] == (2, "progressing", "")
+    assert states(facts(1, promoted=110), facts(2), now=1000)[1][1] == "failed"  # not ready: the deadline holds
+
+
 def test_rollout_state_and_undo_target():
     hist = revisions([facts(1, promoted=110), facts(2, promoted=210), facts(3, crashed="boom")], 1000, 45)
     assert rollout_state(hist) == "failed"
