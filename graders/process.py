@@ -1,0 +1,74 @@
+"""Checks of the process a lab asks for, read from the control endpoint's audit log.
+
+The live state shows what serves; it cannot show *how* it came to serve. A graded kernel reaches
+its sandbox only through the control endpoint (``sandbox.control``), which writes every
+operation to an audit log with its own clock, in the grader's process, where the box cannot
+reach. These checks read that log (the grader passes it as ``audit``):
+
+* ``canary_gated``: the revision that serves was started as a canary (``deploy(wait=False)``) and
+  its own replicas answered enough requests *before* it was promoted - the gate was measured,
+  not assumed;
+* ``rollback_named_target``: the serving revision is a rollback and the call that made it named
+  its target revision (``sb.rollback(to_revision=N)``), as a change record's undo plan says.
+
+Outside a grading run there is no audit log; the checks then say so and fail, so a lab states
+them in prose and leaves the verdict to the grader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.control.audit import AuditRecord
+from sandbox.observe import Observation, broken, holds
+
+from .checks import register
+
+NO_LOG = "no audit log (only a graded run has one: the grader reads the control endpoint's)"
+
+
+def _ok(records: list[AuditRecord], op: str) -> list[AuditRecord]:
+    return [r for r in records if r.op == op and r.outcome == "ok"]
+
+
+@register("canary_gated", needs_sandbox=False)
+def canary_gated(sb: Any, audit: list[AuditRecord] | None = None, min_requests: int = 20) -> Observation:
+    """The last promoted canary answered ``min_requests`` requests on its own replicas before
+    ``wait_for_rollout()`` promoted it."""
+    expected = f"a canary (deploy(wait=False)) measured on its own replicas (>= {min_requests} requests) before promotion"
+    if not audit:
+        return broken("canary_gated", NO_LOG, expected, "evaluate the canary through sb.revision_endpoints(n)")
+    canaries = {r.result.get("revision"): r.seq for r in _ok(audit, "deploy") if r.args.get("wait") is False}
+    promoted = [(r.result.get("revision"), r.seq) for r in _ok(audit, "wait_for_rollout")
+                if r.result.get("state") == "serving" and r.result.get("revision") in canaries]
+    if not promoted:
+        return broken("canary_gated", f"{len(canaries)} canary start(s), none promoted by wait_for_rollout()",
+                      expected, "start the candidate with sb.deploy(..., wait=False), measure it, then sb.wait_for_rollout()")
+    number, promoted_at = promoted[-1]
+    prefix = f"r{number}/"
+    measured = [r for r in _ok(audit, "proxy") if canaries[number] < r.seq < promoted_at
+                and str(r.args.get("target", "")).startswith(prefix)]
+    observed = f"revision {number}: {len(measured)} request(s) to its own replicas before its promotion"
+    if len(measured) >= min_requests:
+        return holds("canary_gated", observed, expected, revision=number, requests=len(measured))
+    return broken("canary_gated", observed, expected,
+                  "measure the candidate alone before promoting it: ServiceClient(url).evaluate(k=5) on"
+                  " sb.revision_endpoints(n)", len(measured) / min_requests / 2, revision=number)
+
+
+@register("rollback_named_target", needs_sandbox=False)
+def rollback_named_target(sb: Any, audit: list[AuditRecord] | None = None) -> Observation:
+    """The last rollback named the revision it returned to (``rollback(to_revision=N)``)."""
+    expected = "a rollback that names its target revision"
+    if not audit:
+        return broken("rollback_named_target", NO_LOG, expected, "sb.rollback(to_revision=N)")
+    rollbacks = _ok(audit, "rollback")
+    if not rollbacks:
+        return broken("rollback_named_target", "no rollback", expected, "sb.rollback(to_revision=N)")
+    last = rollbacks[-1]
+    named = last.args.get("to_revision")
+    observed = f"rollback to revision {last.result.get('rollback_of')} ({'named' if named else 'not named'})"
+    if named is not None and named == last.result.get("rollback_of"):
+        return holds("rollback_named_target", observed, expected)
+    return broken("rollback_named_target", observed, expected,
+                  "name the target the change record's undo plan gives: sb.rollback(to_revision=N)", 0.5)
