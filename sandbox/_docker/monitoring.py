@@ -166,9 +166,10 @@ class DockerMonitoring:
         return "# written by labkit from its settings; rewritten at every `up`\n" + yaml.safe_dump(config, sort_keys=False)
 
     def targets(self) -> list[dict[str, Any]]:
-        """File-SD groups for every model API container of the sandbox, from its labels."""
+        """File-SD groups for every running model API container of the sandbox, from its labels
+        (retired revisions stay as stopped containers of the history: not targets)."""
         groups = []
-        for c in self.sb.docker.containers.list(all=True, filters=labels.docker_filters(self.sb.id, "modelapi")):
+        for c in self.sb.docker.containers.list(filters=labels.docker_filters(self.sb.id, "modelapi")):
             if not labels.is_ours(c.labels, self.sb.id):
                 continue
             try:

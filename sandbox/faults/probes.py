@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from ..api import Sandbox
-from ..calibrate import slowdown
+from ..calibrate import budget_ms
 from ..client import ServiceClient, load_queries
 from ..errors import InvalidInput, ServiceError
 from ..load import LoadReport, send_searches
@@ -121,9 +121,9 @@ def recall_at_least(sb: Sandbox, k: int = 5, threshold: float = 0.85) -> Observa
 def p95_within_slo(sb: Sandbox, slo_ms: float = 300, requests: int = 200, concurrency: int = 4,
                    max_error_rate: float = 0.01) -> Observation:
     """p95 latency of searches the grader sends itself is within ``slo_ms`` (scaled by this
-    machine's slowdown, measured now), with few errors."""
-    budget = slo_ms * slowdown()
-    expected = f"p95 <= {slo_ms:g} ms (x{budget / slo_ms:.2f} for this machine) and errors <= {max_error_rate:.0%}"
+    machine's slowdown measured now: ``sandbox.calibrate.budget_ms``), with few errors."""
+    budget = budget_ms(slo_ms)
+    expected = f"p95 <= {slo_ms:g} ms (+{budget - slo_ms:.0f} ms for this machine's speed) and errors <= {max_error_rate:.0%}"
     not_ready = _not_ready("p95_within_slo", sb, expected)
     if not_ready is not None:
         return not_ready
