@@ -8,11 +8,11 @@ of the calls reserved for the kit itself, and every fault it injects is healed i
 notebook.
 
 Slow check (Docker): every lesson passes ``pytest --nbval-lax`` in a subprocess, in week order,
-against ONE shared sandbox (a unique ``LABKIT_SANDBOX_ID`` torn down at the end), within a time
-budget, and leaves that sandbox as it found it: the baseline serving, ready, no fault active.
+against ONE shared sandbox (a unique ``LABKIT_SANDBOX_ID`` torn down at the end), and leaves that
+sandbox as it found it: the baseline serving, ready, no fault active. How long each lesson takes is
+printed (and ``make bench``'s to judge), never asserted.
 
-Knobs: ``LABKIT_LESSON_BUDGET_S`` (seconds per lesson, default 60; lessons aim at ~25 s),
-``LABKIT_LESSON_TIMEOUT_S`` (hard timeout of one nbval run, default 300).
+Knob: ``LABKIT_LESSON_TIMEOUT_S`` (hard timeout of one nbval run, default 300).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ REPO = Path(__file__).resolve().parents[2]
 CURRICULUM = REPO / "curriculum"
 PLAN = load_plan()
 WEEKS = [pytest.param(lesson, id=lesson.file.removesuffix(".ipynb")) for lesson in PLAN.lessons()]
-BUDGET_S = float(os.environ.get("LABKIT_LESSON_BUDGET_S", "60"))
 TIMEOUT_S = float(os.environ.get("LABKIT_LESSON_TIMEOUT_S", "300"))
 
 #: Sandbox calls a lesson must not make: they belong to labs (reset), to the kit's fault
@@ -210,7 +209,6 @@ def test_lesson_executes_and_leaves_the_shared_sandbox_healthy(week, lesson_sand
     print(f"{week.file}: {seconds:.1f} s")
     assert code is not None, f"{week.file} was cut off after {TIMEOUT_S:.0f} s:\n{output[-4000:]}"
     assert code == 0, f"nbval of {week.file} failed (exit {code}):\n{output[-6000:]}"
-    assert seconds <= BUDGET_S, f"{week.file} took {seconds:.1f} s; the budget is {BUDGET_S:.0f} s (aim at ~25 s)"
 
     from sandbox import connect
 

@@ -144,7 +144,8 @@ def test_503_when_no_upstream_accepts() -> None:
         assert f"Content-Length: {len(body)}" in lines
         doc = json.loads(body)
         assert doc["ready"] is False and doc["reason"] == "no-ready-upstream"
-        assert 0.3 <= elapsed < 2.0, "must keep retrying for the whole connect timeout, then stop"
+        assert elapsed >= 0.3, "must keep retrying for the whole connect timeout"
+        assert elapsed < 30, "then stop (a bound no machine speed reaches, not a speed test)"
 
     run(scenario())
 

@@ -386,7 +386,7 @@ def test_slow_provider_times_out_and_search_degrades(data_dir: Path) -> None:
             start = time.monotonic()
             resp = search(client, "disk full", k=3)
             elapsed = time.monotonic() - start
-            assert resp.status_code == 200 and elapsed < 1.5
+            assert resp.status_code == 200 and elapsed < 2.0  # it did not wait for the provider's 2 s
             body = resp.json()
             assert (body["provider"], body["reranked"]) == ("timeout", False)
             assert body["results"][0]["id"] == "rb-0001" and len(body["results"]) == 3

@@ -115,13 +115,15 @@ def test_embed_rejects_a_bare_string() -> None:
 
 
 @pytest.mark.parametrize("version", ["v1", "v2"])
-def test_embedding_100_short_docs_is_fast(version: str) -> None:
+def test_the_cold_path_embeds_the_same_as_the_cached_one(version: str) -> None:
+    """How fast is ``make bench``'s to say (no timed assertion here); the feature-hash cache must
+    never change a vector."""
     docs = [
         f"Alert {i}: high 5xx rate on checkout-{i} after deploy; pods restarting, "
         f"p99 latency {i * 7} ms, upstream database connection pool exhausted"
         for i in range(100)
     ]
-    embedding._bucket.cache_clear()  # measure the cold path, not the feature-hash cache
-    start = time.perf_counter()
-    get_model(version).embed(docs)
-    assert time.perf_counter() - start < 0.1
+    embedding._bucket.cache_clear()
+    cold = get_model(version).embed(docs)
+    warm = get_model(version).embed(docs)
+    assert cold.shape == (100, get_model(version).dimension) and (cold == warm).all()
