@@ -99,15 +99,6 @@ def sandbox(sandbox_factory):
 
 
 # --- the kube tier on a fake cluster (tests/kubefake.py) -------------------------------------------
-async def run(fn, *args, **kwargs):
-    """Call a (synchronous) sandbox method in a worker thread: the fake cluster answers in
-    the test's event loop, which must keep running meanwhile."""
-    import asyncio
-    from functools import partial
-
-    return await asyncio.to_thread(partial(fn, *args, **kwargs))
-
-
 @pytest.fixture
 async def fake(kmock, monkeypatch):
     """A fake Kubernetes cluster behind kmock (``tests.kubefake.FakeCluster``), its

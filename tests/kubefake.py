@@ -36,6 +36,7 @@ deadline falls due):
 from __future__ import annotations
 
 import asyncio
+import functools
 import contextlib
 import copy
 import itertools
@@ -367,3 +368,9 @@ def threaded_cluster() -> Iterator[ThreadedCluster]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a (synchronous) sandbox method in a worker thread: the fake cluster answers in
+    the test's event loop, which must keep running meanwhile."""
+    return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))

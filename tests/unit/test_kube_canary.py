@@ -17,8 +17,7 @@ from dataclasses import replace
 
 import kmock as km
 import pytest
-from conftest import run
-from kubefake import NS, R
+from kubefake import run, NS, R
 from kubeworkload import CRASH, DEFECT_IMAGE
 
 import graders

@@ -14,8 +14,7 @@ import json
 
 import kmock as km
 import pytest
-from conftest import run
-from kubefake import NS, R
+from kubefake import run, NS, R
 from kubeworkload import CRASH, DEFECT_IMAGE
 
 from sandbox import labels

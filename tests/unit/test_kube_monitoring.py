@@ -5,8 +5,7 @@ client)."""
 from __future__ import annotations
 
 import pytest
-from conftest import run
-from kubefake import NS
+from kubefake import run, NS
 
 from sandbox import labels
 

@@ -10,9 +10,8 @@ import json
 
 import kmock as km
 import pytest
-from conftest import run
 from faultcheck import assert_round_trip
-from kubefake import NS, R
+from kubefake import run, NS, R
 
 from sandbox import labels
 from sandbox.errors import (
