@@ -15,11 +15,13 @@ rollback   rollback, roll back, back out, backout, revert, undo, abort
 
 A heading is an ATX heading (``## Steps``) or a line that is bold only (``**Steps**``). A
 section with no text under it, or only filler ("TBD", "see above"), counts as missing. Each step (a top-level list item of the
-steps section; else each sub-heading; else each paragraph) must cite evidence: a command
-(inline code, a code block, ``kubectl``/``docker``/``curl``/``labkit``/``sb.``), a metric
-(``modelapi_requests_total``), an endpoint (``/readyz``) or the output to look for
-(``output:``, ``expect``, ``shows``). The steps section earns the share of its steps that
-cite evidence; the score is the mean over the six sections.
+steps section; else each sub-heading; else each paragraph) must cite evidence of *this* kit
+(``graders.vocabulary``): a command line of a real tool (``kubectl rollout undo ...``), a call of
+the sandbox API or of a check that exists (``sb.rollback(...)``, ``expect("serving", ...)``), a
+metric the services export or a rule the kit ships (``modelapi_requests_total``), an endpoint
+they serve (``/readyz``), or the output to look for stated as a value ("expect HTTP 503").
+"Expect it works" cites nothing. The steps section earns the share of its steps that cite
+evidence; the score is the mean over the six sections.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import rubric
+from . import rubric, vocabulary
 
 SECTIONS: tuple[str, ...] = ("problem", "pre-checks", "steps", "validation", "escalation", "rollback")
 
@@ -50,18 +52,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 #: A section with fewer content words than this, and no number or command, is filler.
 FILLER_WORDS = 2
 _ITEM = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+(.*)$")
-_EVIDENCE = re.compile(
-    r"`[^`]+`"  # inline code
-    r"|^\s*(```|~~~)"  # code fence
-    r"|^\s*\$\s"  # shell prompt
-    r"|\b(kubectl|docker|curl|labkit|helm|journalctl|grep|promql|amtool|nbgrader)\b"
-    r"|\bsb\.\w+"  # the sandbox API
-    r"|\b[a-z][a-z0-9]*_[a-z0-9_]*(total|seconds|bytes|score|count|ratio|info|ready|window)\b"
-    r"|\bmodelapi_\w+"
-    r"|(^|\s)/(readyz|healthz|metrics|version|v1/\w+)\b"
-    r"|\b(output|expect|expected|shows?|look for|should (see|read|return|print))\b",
-    re.IGNORECASE | re.MULTILINE,
-)
 
 
 @dataclass
@@ -145,7 +135,8 @@ def _heading(line: str) -> tuple[int, str] | None:
 def split_steps(body: str) -> list[Step]:
     """Top-level list items; else sub-headed blocks; else paragraphs (code joins the step above)."""
     blocks = _list_blocks(body) or _heading_blocks(body) or _paragraph_blocks(body)
-    return [Step(b, bool(_EVIDENCE.search(b))) for b in blocks if b.strip()]
+    kit = vocabulary.kit()
+    return [Step(b, kit.cites(b)) for b in blocks if b.strip()]
 
 
 def _list_blocks(body: str) -> list[str]:
@@ -214,6 +205,6 @@ def describe(book: Runbook) -> tuple[str, str]:
         hints.append("list the steps (one list item per step)")
     if lacking:
         titles = "; ".join(f"'{s.title}'" for s in lacking[:3])
-        hints.append(f"give each step its evidence (the command you run, the metric or the output"
-                     f" you look at) - missing in {titles}")
+        hints.append(f"give each step its evidence from this kit (the command you run, the metric or"
+                     f" endpoint you read, the output value you look for) - missing in {titles}")
     return observed, ". ".join(hints)

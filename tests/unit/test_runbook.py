@@ -110,7 +110,7 @@ Look at `modelapi_request_latency_seconds`.
 Add a replica.
 ```
 # Rollback
-this is a shell comment, not a heading
+sb.deploy(replicas=2)
 ```
 """
     book = runbook.parse(text)
@@ -141,3 +141,47 @@ def test_headings_with_filler_only_count_as_missing():
     r = graders.check("runbook_sections", text=text, points=6)
     assert r.points == 0.0 and "write something under" in r.hint, r
     assert runbook.parse(text).empty() == list(runbook.SECTIONS)
+
+
+def test_a_step_cites_this_kit_not_just_the_words_of_evidence():
+    """Six headings over "- expect it works" earned 1.0; a step must name a real command, metric,
+    endpoint or output value of this kit."""
+    hollow = "\n".join(f"## {h}\nWe handle this part carefully as a team.\n" for h in
+                       ("Problem", "Pre-checks", "Validation", "Escalation", "Rollback"))
+    hollow += "\n## Steps\n- expect it works\n- `TBD later`\n- kubectl frobnicate the cluster\n" \
+              "- watch `modelapi_magic_total`\n- `sb.fix_everything()`\n- shows it is fine\n"
+    book = runbook.parse(hollow)
+    assert len(book.steps) == 6 and book.steps_without_evidence() == book.steps
+    assert book.score() == pytest.approx(5 / 6)
+    assert "evidence from this kit" in graders.check("runbook_sections", text=hollow).hint
+
+
+@pytest.mark.parametrize("step", [
+    "- run `kubectl rollout undo deployment/modelapi --to-revision=2`",
+    "- docker logs the serving replica",
+    "- read slo:search_errors:ratio_rate5m",
+    "- SearchErrorBudgetBurnFast stops firing",
+    "- `sb.rollback(to_revision=1)`",
+    '- `expect("serving", model="v1")`',
+    "- curl /readyz on the new replica",
+    "- the eval shows recall@5 >= 0.85",
+    "- expect HTTP 503 from the defect revision",
+    "- modelapi_provider_latency_seconds_bucket p95 under the timeout",
+])
+def test_each_kind_of_real_evidence_counts(step):
+    from graders import vocabulary
+    assert vocabulary.kit().citations(step), step
+    assert runbook.parse(f"## Steps\n{step}\n").steps[0].has_evidence
+
+
+def test_the_vocabulary_comes_from_the_kit_itself():
+    from graders import vocabulary
+    from sandbox.api import Sandbox
+
+    kit = vocabulary.kit()
+    assert {"modelapi_requests_total", "modelapi_request_latency_seconds_bucket", "provider_requests_total",
+            "gateway_open_connections"} <= kit.metrics
+    assert {"slo:search_errors:ratio_rate5m", "ModelAPIReplicaDown"} <= kit.rules
+    assert {"/readyz", "/v1/search", "/metrics", "/rerank"} <= kit.endpoints
+    assert "/docs" not in kit.endpoints and "rollback" in kit.api and set(kit.api) <= set(dir(Sandbox))
+    assert "serving" in kit.checks and "runbook_sections" in kit.checks
