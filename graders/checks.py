@@ -18,7 +18,7 @@ from sandbox import connect
 from sandbox.client import load_queries
 from sandbox.errors import CheckFailed, NoRevisionDeployed
 from sandbox.faults import probes as _shared  # noqa: F401 - registers the observers checks share
-from sandbox.spec import STOPPED_EARLY, SUPERSEDED_EARLY
+from sandbox.spec import STOPPED_EARLY, SUPERSEDED_EARLY, parse_cpus
 from sandbox.observe import OBSERVERS, DefinitionInvalid, Observation, broken, holds, observe, observer
 
 from . import runbook as _runbook
@@ -175,6 +175,48 @@ def failed_rollout_held(sb: Any, image: str | None = None) -> Observation:
                       "run sb.status() and sb.logs() to see why the serving revision is not ready")
     return holds("failed_rollout_held", observed, expected, failed_revision=last.number,
                   serving_revision=serving[-1].number)
+
+
+# --- settings a lab argues against --------------------------------------------------------------
+
+#: The model API's provider timeout when a revision does not set one (``AppConfig``).
+DEFAULT_PROVIDER_TIMEOUT_S = 0.5
+
+
+@register("settings_sound")
+def settings_sound(sb: Any, provider_timeout_min_s: float | None = None,
+                   cpu_quota: float | None = None) -> Observation:
+    """The serving revision's settings are ones the lab's arithmetic allows.
+
+    ``provider_timeout_min_s``: the provider timeout is at least this (the provider's healthy
+    p99): below it a healthy provider is cut off on every call and the "fix" buys its latency by
+    never reranking. ``cpu_quota``: replicas x CPU limit fit the namespace's quota (a revision
+    without a CPU limit cannot be planned against one). Read from the serving revision's spec as
+    the engine or API server holds it.
+    """
+    status = sb.status()
+    if status.serving_revision is None or status.spec is None:
+        raise NoRevisionDeployed(sb.id)
+    spec, seen, wants, wrong = status.spec, [], [], []
+    if provider_timeout_min_s is not None:
+        timeout = float(spec.config.get("provider_timeout_s") or DEFAULT_PROVIDER_TIMEOUT_S)
+        seen.append(f"provider timeout {timeout * 1000:g} ms")
+        wants.append(f"provider timeout >= {provider_timeout_min_s * 1000:g} ms (the provider's healthy p99)")
+        if timeout < provider_timeout_min_s:
+            wrong.append("a timeout under the provider's healthy p99 cuts off a healthy provider:"
+                         " raise it into the budget between that p99 and the SLO")
+    if cpu_quota is not None:
+        cpus = spec.config.get("cpus")
+        used = None if not cpus else parse_cpus(cpus) * spec.replicas
+        seen.append(f"{spec.replicas} x {cpus or 'no limit'} cores" + (f" = {used:g}" if used else ""))
+        wants.append(f"replicas x cpus <= {cpu_quota:g} cores (the namespace quota)")
+        if used is None or used > cpu_quota + 1e-9:
+            wrong.append("size replicas x cpus inside the quota (set cpus on every replica)")
+    observed = "; ".join(seen) + f" (revision {status.serving_revision})"
+    expected = "; ".join(wants) or "any settings"
+    if wrong:
+        return broken("settings_sound", observed, expected, "; ".join(wrong))
+    return holds("settings_sound", observed, expected)
 
 
 # (``drift_alert_fires`` and ``rules_recorded``, judged by the sandbox's Prometheus, live in

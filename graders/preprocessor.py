@@ -20,6 +20,11 @@ A grade cell declares its check in the source notebook's cell metadata::
                   "points": 2, "schema_version": 3},
      "labkit": {"check": "serving", "args": {"model": "v1"}, "capability": "model-rollback"}}
 
+A cell may also name settings the lab argues against, ``"refuse": {"provider_timeout_min_s":
+0.04}``: the arguments of ``settings_sound``; when the serving revision has them, the cell
+scores 0 whatever its own check says (a p95 bought with a timeout that never lets the reranker
+answer is not a fix).
+
 Markdown answer cells (``nbgrader.solution`` and ``grade`` true) whose ``labkit.check`` is a
 check of written text (``runbook_sections``, ``design_review``, ``adr_parts`` ... - any check
 with a ``text`` argument) stay manually graded: the check runs on the cell's text, the
@@ -74,6 +79,8 @@ RESOURCE_KEY = "labkit"
 #: objects' baseline, a markdown cell's own text, the graded student's recorded evidence.
 SUPPLIED: dict[str, Any] = {"baseline": {}, "text": "", "evidence": {}, "audit": []}
 AUDIT_ENV = "LABKIT_AUDIT_LOG"
+#: A cell's ``labkit.refuse`` arguments go to this check; a refusal scores the cell 0.
+REFUSE_CHECK = "settings_sound"
 
 
 def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
@@ -96,6 +103,8 @@ def declaration_problems(declared: dict[str, dict[str, Any]],
     for grade_id, decl in declared.items():
         path = f"cell {grade_id}.labkit"
         problems += CHECKS.problems(decl["check"], decl.get("args") or {}, f"{path}.check", bound=tuple(SUPPLIED))
+        if decl.get("refuse") is not None:
+            problems += CHECKS.problems(REFUSE_CHECK, decl["refuse"], f"{path}.refuse")
         cap = decl.get("capability")
         if capabilities is not None and cap and cap not in capabilities:
             problems.append(Problem(f"{path}.capability",
@@ -221,6 +230,9 @@ class LiveStateGrader(NbGraderPreprocessor):
             args["audit"] = read_audit(os.environ.get(AUDIT_ENV))
         # the hint that hands over the fix belongs to the kernel's self-check, not to a grade
         result = check(decl["check"], sb, points=decl["points"], **args).without_hint()
+        if decl.get("refuse") and not manual:  # settings the lab argues against score nothing
+            refused = check(REFUSE_CHECK, sb, points=decl["points"], **decl["refuse"]).without_hint()
+            result = result if refused.passed else refused
         kernel_points = None
         if manual:
             cell.metadata.setdefault("labkit", {})["suggested"] = {

@@ -62,10 +62,13 @@ def test_config_is_relative_to_its_folder_and_names_graders_by_string(tmp_path):
     assert "raise NotImplementedError()" in c.ClearSolutions.code_stub["python"]
     chain = c.Autograde.autograde_preprocessors
     assert all(isinstance(p, str) for p in chain), "classes named by string: config loads without graders"
-    execute = chain.index("nbgrader.preprocessors.Execute")
+    execute = chain.index("graders.execute.GraderExecute")  # nbgrader's Execute on the grader's clock
     assert chain[execute - 1] == "graders.preprocessor.ForeignSnapshot"
     assert chain[execute + 1] == "graders.preprocessor.LiveStateGrader"
     assert chain.index("nbgrader.preprocessors.SaveAutoGrades") > execute + 1
+    from graders.execute import GraderExecute
+    from nbgrader.preprocessors import Execute
+    assert issubclass(GraderExecute, Execute)  # so the c.Execute settings above reach it
 
 
 def test_gradebook_url_switches_to_postgresql_by_environment(tmp_path):
