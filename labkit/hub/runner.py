@@ -178,12 +178,13 @@ def down(cfg: HubConfig, sandboxes: bool = False, timeout_s: float = 60.0) -> li
     stopped: list[str] = []
     pid = running_pid(cfg)
     if pid:
-        for user in cfg.users:
-            try:
-                if api(cfg, "DELETE", f"/users/{user}/server").status_code in (202, 204):
-                    stopped.append(f"server of {user}")
-            except httpx.HTTPError:
-                break
+        try:
+            running = [u["name"] for u in api(cfg, "GET", "/users").json() if u.get("servers")]
+            for user in running:
+                api(cfg, "DELETE", f"/users/{user}/server")
+                stopped.append(f"server of {user}")
+        except (httpx.HTTPError, ValueError):
+            pass
         _stop_servers(cfg, timeout_s)
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
