@@ -118,6 +118,9 @@ def stop(session: HubSession) -> None:
             _kill_account_processes(user)
             accounts.remove_user(user)
         accounts.remove_group(cfg.group)
+        log = cfg.file("jupyterhub.log")
+        if log.exists():  # kept beside the course copy, for a failed run's post-mortem
+            shutil.copy(log, session.course.root.parent / "jupyterhub.log")
         shutil.rmtree(cfg.state.parent, ignore_errors=True)
 
 
