@@ -7,17 +7,18 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 JOBS ?= 3
 
-.PHONY: help setup docker chromium images demo test test-unit test-docker test-k8s test-notebooks bench lab clean-sandboxes clean
+.PHONY: help setup docker chromium hub-deps hub images demo test test-unit test-docker test-k8s test-notebooks bench lab clean-sandboxes clean
 
 help:
 	@echo "make demo   - set up, build, bring up a sandbox, run a scripted incident, print a scorecard"
 	@echo "make test   - set up and run the whole test suite (Docker tests run for real)"
 	@echo "make bench  - benchmarks with ratios against baselines measured in the same run"
 	@echo "make lab    - JupyterLab 4 with the kit installed, for trainees"
+	@echo "make hub    - JupyterHub for the cohort in labs/cohort.yaml (as root; HUB_ARGS=...)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lab]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,lab,hub]'
 	@# rfc3987-syntax is an optional format checker of jsonschema (pulled in by jupyter-events)
 	@# that compiles a grammar at import: 1.7-9 s added to every nbgrader process. Nothing here
 	@# validates IRIs, so drop it; jsonschema skips the check when it is absent.
@@ -32,6 +33,17 @@ docker:
 chromium:
 	@.ci/ensure-chromium
 
+# configurable-http-proxy from npm (hub/package.json, `npm ci`) and, where the kit's Python is
+# not world-readable, a Python the trainees' accounts can run (see .ci/ensure-hub).
+hub-deps:
+	@PYTHON_BIN=$(BIN)/python .ci/ensure-hub
+
+# The course's solutions must stay private to root: trainees are accounts on this machine.
+HUB_ARGS ?=
+hub: images hub-deps
+	chmod -R go-rwx labs
+	$(BIN)/labkit hub up --course labs $(HUB_ARGS)
+
 images: setup docker
 	$(BIN)/labkit images build
 
@@ -42,7 +54,7 @@ demo: images
 # every test has its own sandbox). 2: the notebook proofs, which share one session of lab work
 # (grading and nbval runs, LABKIT_TEST_JOBS at a time). 3: the latency-judging tests alone, so
 # no other test's load skews (or fakes) an SLO verdict.
-test: images chromium
+test: images chromium hub-deps
 	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS)
 	$(BIN)/pytest -m "not latency" tests/notebooks $(PYTEST_ARGS)
 	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS)

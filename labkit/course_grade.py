@@ -39,6 +39,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ TRANSIENT = (LOCKED, "Kernel died before replying to kernel_info", "Address alre
 INFRA = "infrastructure failed:"
 INFRA_TEMPORARY = "infrastructure failed (temporary):"
 _gradebook_lock = threading.Lock()
+Progress = Callable[[str, str, "GradeOutcome | None"], None]
 
 
 @dataclass
@@ -148,8 +150,13 @@ def require_generated(course: Course, lab: str) -> None:
 
 
 def grade(course: Course, lab: str, student: str | list[str] | None = None, jobs: int = 1,
-          timeout_s: float = 600.0, settings: Settings | None = None) -> GradeRun:
-    """Autograde the submissions of ``lab`` (all, or the students named), ``jobs`` at a time."""
+          timeout_s: float = 600.0, settings: Settings | None = None,
+          progress: Progress | None = None) -> GradeRun:
+    """Autograde the submissions of ``lab`` (all, or the students named), ``jobs`` at a time.
+
+    ``progress(event, student, outcome)`` is told ``"queued"`` for each submission (outcome
+    None) before any runs, ``"started"`` when its grading starts and ``"finished"`` with its
+    outcome; it is called from the worker threads."""
     if jobs < 1:
         raise InvalidInput(f"--jobs must be at least 1, got {jobs}")
     if timeout_s <= 0:
@@ -160,9 +167,18 @@ def grade(course: Course, lab: str, student: str | list[str] | None = None, jobs
     preflight(settings)
     reap(settings)  # what a grading run that died left behind
     t0 = time.perf_counter()
+    tell = progress or (lambda *_: None)
+    for s in students:
+        tell("queued", s, None)
+
+    def one(s: str) -> GradeOutcome:
+        tell("started", s, None)
+        outcome = grade_submission(course, lab, s, timeout_s, settings)
+        tell("finished", s, outcome)
+        return outcome
+
     with interruptible():
-        outcomes = run_pool(jobs, [lambda s=s: grade_submission(course, lab, s, timeout_s, settings)
-                                   for s in students])
+        outcomes = run_pool(jobs, [lambda s=s: one(s) for s in students])
     return GradeRun(lab, jobs, time.perf_counter() - t0, outcomes)
 
 

@@ -10,6 +10,7 @@ Environment:
 * ``LABKIT_GRADEBOOK_URL``: SQLAlchemy URL of the gradebook. Unset = SQLite file
   ``gradebook.db`` in this folder (one grader). For a cohort with several graders use
   PostgreSQL, e.g. ``postgresql+psycopg2://labkit:SECRET@db.example.edu/labkit``.
+* ``LABKIT_EXCHANGE_ROOT``: nbgrader's exchange. Unset = ``exchange/`` in this folder.
 * ``LABKIT_EXECUTE_TIMEOUT_S``: seconds one notebook cell may run while autograding
   (default 180: a lab deploys revisions and waits for readiness in one cell).
 """
@@ -31,7 +32,9 @@ c.CourseDirectory.db_url = os.environ.get("LABKIT_GRADEBOOK_URL") or f"sqlite://
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".pytest_cache"]
 
 # release/collect through an exchange inside the course root: works locally, no /srv needed.
-c.Exchange.root = str(ROOT / "exchange")
+# On a hub (``labkit hub up``) the exchange is the hub's, shared with the trainees' accounts:
+# LABKIT_EXCHANGE_ROOT names it (the formgrader service has it set; export it for the CLI).
+c.Exchange.root = os.environ.get("LABKIT_EXCHANGE_ROOT") or str(ROOT / "exchange")
 
 # Timestamps on nbgrader's log lines (per-submission grading logs show where time went).
 c.NbGrader.log_format = "%(asctime)s [%(name)s | %(levelname)s] %(message)s"

@@ -25,6 +25,7 @@ from rich.table import Table
 from .. import course as courses
 from .. import course_grade
 from .common import JSON, handled, print_json
+from .grade_progress import GradeProgress
 
 course_app = typer.Typer(help="Instructor workflow: generate, release, collect, grade, feedback, export.",
                          no_args_is_help=True)
@@ -78,7 +79,8 @@ def grade(
     as_json: bool = JSON,
 ) -> None:
     """Autograde each submission against a fresh sandbox of its own, then tear it down."""
-    result = course_grade.grade(_course(root), lab, student, jobs=jobs, timeout_s=timeout)
+    with GradeProgress(lab) as progress:
+        result = course_grade.grade(_course(root), lab, student, jobs=jobs, timeout_s=timeout, progress=progress)
     if as_json:
         return print_json(result.to_dict())
     table = Table("student", "status", "score/max", "seconds", "note",

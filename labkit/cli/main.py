@@ -26,6 +26,7 @@ from .course import course_app
 from .evidence import evidence_app
 from .fault import fault_app
 from .gameday import gameday_app
+from .hub import hub_app
 from .monitor import monitor_app
 from .plan import plan
 from .report import report
@@ -49,6 +50,7 @@ app.command("plan", help="The 90-day calendar: phases, weeks, labs, capabilities
 app.command("report")(report)
 app.add_typer(cohort_app, name="cohort")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(hub_app, name="hub")
 
 console = Console()
 _sandbox = sandbox_from_env

@@ -1,0 +1,206 @@
+"""A cohort on JupyterHub, end to end, in headless Chromium: the instructor releases the fixture
+lab in the formgrader (inside JupyterLab's frame, which JupyterHub >= 4.1 would blank without
+the CSP fix); two trainees log in, fetch it from the Assignment List, solve it (one right, one
+wrong) against their own sandboxes and submit; the instructor collects and autogrades in the
+formgrader (through the grading boxes); the scores match ``labkit course grade``; feedback is
+released and each trainee fetches only their own. A trainee cannot open the other's server,
+home, control socket, sandbox port or the Docker socket; a name off the roster cannot log in.
+
+Runs as root (the hub makes Unix accounts); needs Docker and the images (``make test`` has them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+from hubsession import LAB, HubSession, start, stop
+
+from labkit import course_grade
+from sandbox import make_sandbox
+from sandbox.settings import Settings
+
+pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("hub")]
+RIGHT, WRONG = "sb.deploy(model='v1', index='2026-11-01')", "sb.deploy(model='v2', index='2026-11-01')"
+LONG = 300_000
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, docker_client, images_built) -> Iterator[HubSession]:
+    if os.geteuid() != 0:
+        pytest.skip("the hub makes Unix accounts: run as root (CI does)")
+    session = start(tmp_path_factory.mktemp("hub"))
+    yield session
+    stop(session)
+
+
+def login(browser, hub: HubSession, user: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", hub.secrets[user])
+    page.click("#login_submit")
+    return page
+
+
+def open_lab(page) -> None:
+    page.locator("#jp-main-dock-panel").wait_for(timeout=180_000)
+
+
+def formgrader(page, hub: HubSession):
+    """The formgrader as JupyterLab shows it: a frame in the formgrader service's Lab."""
+    page.goto(f"{hub.url}/services/{hub.cfg.course_id}/lab?formgrader=true")
+    open_lab(page)
+    frame = page.frame_locator("#formgrader-iframe iframe")
+    frame.locator("tr", has_text=LAB).first.wait_for(timeout=90_000)
+    return frame
+
+
+def click_and_confirm(frame, target, timeout: int = 120_000) -> str:
+    target.click()
+    modal = frame.locator(".modal-dialog").last
+    modal.wait_for(timeout=timeout)
+    text = modal.inner_text()
+    modal.locator("button.close").first.click()
+    frame.locator(".modal-dialog").last.wait_for(state="detached", timeout=30_000)
+    return text
+
+
+def assignment_list(page):
+    page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
+    return page.locator(".jp-Activity, #nbgrader-assignment-list, .nbgrader-assignment-list").last
+
+
+def list_button(page, section: str, label: str):
+    return page.locator(f"#{section}_assignments_list").locator("button", has_text=label).first
+
+
+def work_on(page, hub: HubSession, user: str, solution: str) -> None:
+    """Fetch, solve, run every cell, save and submit, all in the browser."""
+    open_lab(page)
+    assignment_list(page)
+    list_button(page, "released", "Fetch").click()
+    list_button(page, "fetched", "Submit").wait_for(timeout=60_000)
+    page.goto(f"{hub.url}/user/{user}/lab/tree/{LAB}/{LAB}.ipynb")
+    page.locator(".jp-Notebook").wait_for(timeout=90_000)
+    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=120_000)
+    editor = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(solution)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    last = page.locator(".jp-Notebook .jp-Cell").nth(4)
+    last.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]")).wait_for(timeout=LONG)
+    page.keyboard.press("Control+s")
+    page.wait_for_timeout(2000)
+    assignment_list(page)
+    list_button(page, "fetched", "Submit").click()
+    page.locator("#submitted_assignments_list").get_by_text(LAB).first.wait_for(timeout=60_000)
+
+
+def test_a_cohort_releases_works_submits_is_graded_and_gets_its_own_feedback(browser, hub):
+    ann, bob = hub.trainees
+    instructor = login(browser, hub, hub.instructor)
+    fg = formgrader(instructor, hub)
+    text = click_and_confirm(fg, fg.locator("tr", has_text=LAB).first.locator("td.release a"))
+    assert "Successfully released" in text
+    assert (hub.cfg.exchange / hub.cfg.course_id / "outbound" / LAB).is_dir()
+
+    for user, solution in ((ann, RIGHT), (bob, WRONG)):
+        work_on(login(browser, hub, user), hub, user, solution)
+    inbound = sorted(p.name.split("+")[0] for p in (hub.cfg.exchange / hub.cfg.course_id / "inbound").iterdir())
+    assert inbound == [ann, bob]
+
+    fg = formgrader(instructor, hub)
+    assert "Successfully collected" in click_and_confirm(fg, fg.locator("tr", has_text=LAB).first.locator("td.collect a"))
+    assert hub.course.submitted(LAB) == [ann, bob]
+    fg.locator("tr", has_text=LAB).first.locator("a", has_text="2").click()  # -> manage submissions
+    for user in (ann, bob):
+        row = fg.locator("tr", has_text=user).first
+        assert "Successfully autograded" in click_and_confirm(fg, row.locator("td.autograde a"), timeout=LONG)
+    in_formgrader = _scores(hub)
+    assert in_formgrader == {ann: (3.0, 3.0), bob: (1.0, 3.0)}
+    logs = hub.course.root / "reports" / "grade-logs" / LAB
+    assert sorted(p.stem for p in logs.glob("*.log")) == [ann, bob]  # the boxed path wrote them
+
+    run = course_grade.grade(hub.course, LAB, jobs=2, timeout_s=300)
+    assert run.scores() == in_formgrader  # the CLI path scores the same
+
+    fg = formgrader(instructor, hub)
+    row = fg.locator("tr", has_text=LAB).first
+    assert "Success" in click_and_confirm(fg, row.locator("td.generate-feedback a"), timeout=LONG)
+    assert "Success" in click_and_confirm(fg, fg.locator("tr", has_text=LAB).first.locator("td.release-feedback a"))
+
+    for user, score in ((ann, "3 / 3"), (bob, "1 / 3")):
+        page = login(browser, hub, user)
+        open_lab(page)
+        assignment_list(page)
+        list_button(page, "submitted", "Fetch Feedback").click()
+        mine = sorted((hub.home(user) / LAB / "feedback").rglob("*.html"))
+        page.wait_for_timeout(1000)
+        mine = mine or sorted((hub.home(user) / LAB / "feedback").rglob("*.html"))
+        assert mine, f"{user} fetched no feedback"
+        html = mine[-1].read_text()
+        assert re.search(r"Score:\s*" + re.escape(score).replace(r"\ ", r"\s*"), html), html[:400]
+    listing = hub.as_user(ann, f"import os; print(os.listdir({str(hub.cfg.exchange / hub.cfg.course_id / 'feedback')!r}))")
+    assert listing.returncode != 0 and "PermissionError" in listing.stderr  # no one else's by listing
+
+
+def _scores(hub: HubSession) -> dict[str, tuple[float, float]]:
+    out = {}
+    with hub.course.gradebook() as gb:
+        for sub in gb.assignment_submissions(LAB):
+            out[sub.student_id] = (float(sub.score), float(sub.max_score))
+    return out
+
+
+def test_a_trainee_cannot_reach_another_trainees_server_files_sandbox_or_docker(browser, hub):
+    ann, bob = hub.trainees
+    hub.ensure_server(ann)
+    page = login(browser, hub, bob)
+    open_lab(page)
+    answer = page.goto(f"{hub.url}/user/{ann}/lab")  # ann's server runs; its OAuth check refuses bob
+    assert answer is not None and answer.status == 403
+    assert "/lab" not in page.url or ann not in page.url or page.locator("#jp-main-dock-panel").count() == 0
+    probe = f"""
+import os, socket
+def tries(what, fn):
+    try:
+        fn(); print(what, "OPEN")
+    except OSError as e:
+        print(what, "refused", type(e).__name__)
+tries("home", lambda: os.listdir({str(hub.home(ann))!r}))
+tries("socket", lambda: socket.socket(socket.AF_UNIX).connect({str(hub.cfg.socket(ann))!r}))
+tries("docker", lambda: socket.socket(socket.AF_UNIX).connect("/var/run/docker.sock"))
+tries("hub-proxy", lambda: socket.create_connection(("127.0.0.1", {hub.cfg.port}), timeout=5))
+tries("sandbox-port", lambda: socket.create_connection(("127.0.0.1", {_port(hub, ann)}), timeout=5))
+tries("own-socket", lambda: socket.socket(socket.AF_UNIX).connect({str(hub.cfg.socket(bob))!r}))
+"""
+    lines = dict(line.split(" ", 1) for line in hub.as_user(bob, probe).stdout.splitlines())
+    assert lines["home"].startswith("refused") and lines["socket"].startswith("refused")
+    assert lines["docker"].startswith("refused") and lines["hub-proxy"].startswith("refused")
+    assert lines["sandbox-port"].startswith("refused")
+    assert lines["own-socket"] == "OPEN"  # the one channel a trainee has: their own endpoint
+
+
+def _port(hub: HubSession, user: str) -> int:
+    """The host port of ``user``'s sandbox front door (brought up if it is not)."""
+    sb = make_sandbox(Settings.from_env(sandbox_id=user)).up()
+    return int(sb.endpoint.rsplit(":", 1)[1].split("/")[0])
+
+
+def test_a_name_off_the_roster_cannot_log_in(browser, hub):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", "mallory")
+    page.fill("#password_input", hub.secrets[hub.trainees[0]])
+    page.click("#login_submit")
+    page.get_by_text("Invalid username or password").wait_for(timeout=30_000)
+    assert "/hub/login" in page.url
+    context.close()
