@@ -54,6 +54,9 @@ def orphaned(settings: Settings) -> dict[str, str]:
 def reap(settings: Settings) -> list[str]:
     """Tear down every orphaned grading sandbox; what was removed."""
     removed: list[str] = []
+    client = engine.connect_engine(settings.docker_host) if settings.backend == "docker" else None
     for sandbox_id in sorted(orphaned(settings)):
         removed += make_sandbox(settings.with_(sandbox_id=sandbox_id, grader="")).down()
+        if client is not None:  # and the orphan's grading box, which down() leaves to its grader
+            removed += engine.remove_labelled(client, sandbox_id)
     return removed

@@ -15,6 +15,9 @@ CREATED_BY = "labkit.dev/created-by"
 REVISION = "labkit.dev/revision"
 SPEC = "labkit.dev/spec"
 GRADER = "labkit.dev/grader"
+#: The component of a grading box (``graders.box``): labelled with the sandbox it grades, but the
+#: grader's, not the sandbox's: a ``reset()`` or ``down()`` of that sandbox leaves it running.
+GRADING_BOX = "box"
 
 
 def for_sandbox(sandbox_id: str, component: str | None = None, **extra: str) -> dict[str, str]:

@@ -108,7 +108,7 @@ class BoxProvisioner(LocalProvisioner):  # type: ignore[misc]
                 settings.images.box,
                 ["sh", "-c", 'umask 000; mkdir -p "$HOME"; cp -R "$0"/. /work/ && exec "$@"', str(staged), *cmd],
                 name=f"labkit-{settings.sandbox_id}-box", detach=True, environment=env,
-                labels=labels.for_sandbox(settings.sandbox_id, "box", **(
+                labels=labels.for_sandbox(settings.sandbox_id, labels.GRADING_BOX, **(
                     {labels.GRADER: settings.grader} if settings.grader else {})), user=BOX_USER, working_dir=WORK,
                 network_mode="none", read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 mem_limit=self.memory, memswap_limit=self.memory, nano_cpus=int(self.cpus * 1e9),

@@ -80,6 +80,10 @@ class HubConfig:
     its interpreter is world-traversable, else ``$LABKIT_HUB_VENV``, made by ``.ci/ensure-hub``)."""
     chp: Path = KIT_ROOT / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
     """configurable-http-proxy, installed from npm by ``.ci/ensure-hub`` (``make hub``)."""
+    runtime_root: Path = Path("/run/labkit-hub")
+    """Root-owned parent of each user's Jupyter runtime folder (``<runtime_root>/<user>``, 0700):
+    kernels talk ZeroMQ over unix sockets there, whose paths must stay under 107 bytes whatever
+    ``home_root`` is, and no trainee can make another's folder first."""
     grade_timeout_s: float = 600.0
     """Seconds one submission may take when autograded from the formgrader."""
 
@@ -115,6 +119,9 @@ class HubConfig:
     def file(self, name: str) -> Path:
         """``hub.json``, ``passwords.json``, ``control.secret``, ``admin.token``, ``jupyterhub.log``..."""
         return self.hub_dir / name
+
+    def runtime(self, user: str) -> Path:
+        return self.runtime_root / user
 
     def socket(self, user: str) -> Path:
         return self.control / user / "control.sock"

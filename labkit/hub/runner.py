@@ -112,6 +112,9 @@ def prepare(cfg: HubConfig) -> None:
     accounts.private_dir(cfg.exchange, mode=0o777)  # nbgrader: "chmod ugo+rw" the exchange root
     accounts.private_dir(cfg.control, mode=0o711)
     accounts.private_dir(cfg.audit)
+    accounts.private_dir(cfg.runtime_root, mode=0o755)
+    for user in cfg.users:
+        accounts.private_dir(cfg.runtime(user), owner=user)
     for name in ("control.secret", "admin.token"):
         path = cfg.file(name)
         if not path.exists():

@@ -5,6 +5,7 @@ JupyterHub's ``LocalProcessSpawner`` (setuid to the account, the hub runs as roo
 * ``LABKIT_SANDBOX_ID`` = the user name, and ``LABKIT_CONTROL_SOCKET`` / ``LABKIT_CONTROL_TOKEN``
   of the user's endpoint (``sandboxd``): ``connect()`` in the trainee's kernel returns a
   ``RemoteSandbox``; the engine stays with the service, the Docker socket out of reach;
+* ``JUPYTER_RUNTIME_DIR`` = the user's own folder under ``/run/labkit-hub`` (kernel sockets);
 * ``JUPYTER_CONFIG_PATH`` = the hub's ``trainee-config`` (the exchange, ipc kernels, no
   instructor tools), the kit's environment first on ``PATH``;
 * the state it keeps across hub restarts is LocalProcessSpawner's pid: a second login gets the
@@ -39,6 +40,7 @@ class LabkitSpawner(LocalProcessSpawner):  # type: ignore[misc]
             "LABKIT_CONTROL_SOCKET": str(cfg.socket(name)),
             "LABKIT_CONTROL_TOKEN": control_token(cfg, name),
             "JUPYTER_CONFIG_PATH": str(cfg.trainee_config),
+            "JUPYTER_RUNTIME_DIR": str(cfg.runtime(name)),  # short unix-socket paths for ipc kernels
             "PATH": os.pathsep.join([str(cfg.user_venv_bin), "/usr/local/bin", "/usr/bin", "/bin"]),
             "PYTHONPATH": str(KIT_ROOT),
             "MPLBACKEND": "Agg",

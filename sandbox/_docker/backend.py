@@ -164,7 +164,9 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
                 c.start()
 
     def down(self) -> list[str]:
-        return engine.remove_labelled(self.docker, self.id)
+        """Everything of the sandbox but a grading box that grades it (the grader removes that;
+        a ``reset()`` from inside the box must not remove the box)."""
+        return engine.remove_labelled(self.docker, self.id, keep=(labels.GRADING_BOX,))
 
     def held(self) -> str:
         """The front door must be the one ``up()`` made with the data volume and still run: an

@@ -232,12 +232,13 @@ def ensure_volume(client: docker.DockerClient, name: str, labels_: dict[str, str
         )
 
 
-def remove_labelled(client: docker.DockerClient, sandbox_id: str) -> list[str]:
-    """Remove containers, then networks, then volumes of one sandbox, selected by label."""
+def remove_labelled(client: docker.DockerClient, sandbox_id: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """Remove containers (but those of the ``keep`` components), then networks, then volumes of
+    one sandbox, selected by label."""
     removed: list[str] = []
     filters = labels.docker_filters(sandbox_id)
     for c in client.containers.list(all=True, filters=filters):
-        if labels.is_ours(c.labels, sandbox_id):
+        if labels.is_ours(c.labels, sandbox_id) and c.labels.get(labels.COMPONENT) not in keep:
             _ignore_missing(lambda c=c: c.remove(force=True, v=False))
             removed.append(f"container/{c.name}")
     for n in client.networks.list(filters=filters):

@@ -117,6 +117,7 @@ def stop(session: HubSession) -> None:
         for user in cfg.users:
             _kill_account_processes(user)
             accounts.remove_user(user)
+            shutil.rmtree(cfg.runtime(user), ignore_errors=True)
         accounts.remove_group(cfg.group)
         log = cfg.file("jupyterhub.log")
         if log.exists():  # kept beside the course copy, for a failed run's post-mortem

@@ -46,8 +46,20 @@ def login(browser, hub: HubSession, user: str):
     return page
 
 
-def open_lab(page) -> None:
-    page.locator("#jp-main-dock-panel").wait_for(timeout=180_000)
+def open_lab(page, tries: int = 3) -> None:
+    """Wait for JupyterLab's shell. A stylesheet the browser gave up on while the machine was
+    busy shows as a modal "Error Loading Theme" that blocks every click: reload, as a user would
+    (and say so), at most ``tries`` times."""
+    for attempt in range(tries):
+        page.locator("#jp-main-dock-panel").wait_for(timeout=180_000)
+        page.wait_for_load_state("load", timeout=120_000)
+        dialog = page.locator(".jp-Dialog", has_text="Error Loading Theme")
+        page.wait_for_timeout(500)
+        if dialog.count() == 0:
+            return
+        print(f"JupyterLab at {page.url} showed 'Error Loading Theme' (try {attempt + 1}); reloading")
+        page.reload()
+    raise AssertionError(f"JupyterLab at {page.url} kept failing to load its theme")
 
 
 def formgrader(page, hub: HubSession):
@@ -86,6 +98,7 @@ def work_on(page, hub: HubSession, user: str, solution: str) -> None:
     list_button(page, "released", "Fetch").click()
     list_button(page, "fetched", "Submit").wait_for(timeout=60_000)
     page.goto(f"{hub.url}/user/{user}/lab/tree/{LAB}/{LAB}.ipynb")
+    open_lab(page)
     page.locator(".jp-Notebook").wait_for(timeout=90_000)
     page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=120_000)
     editor = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".cm-content")
