@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox import connect
-from sandbox.client import load_queries
 from sandbox.errors import CheckFailed, NoRevisionDeployed
 from sandbox.faults import probes as _shared  # noqa: F401 - registers the observers checks share
 from sandbox.spec import STOPPED_EARLY, SUPERSEDED_EARLY, parse_cpus
@@ -248,4 +247,4 @@ def runbook_sections(sb: Any, text: str = "") -> Observation:
     return broken("runbook_sections", observed, expected, hint, share, **details)
 
 
-__all__ = ["CHECKS", "CheckSpec", "check", "expect", "register"]
+__all__ = ["CHECKS", "check", "expect", "register", "settings_sound"]

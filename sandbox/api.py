@@ -17,7 +17,7 @@ from typing import Any
 
 from .client import EvalReport, Readiness, ServiceClient
 from .errors import NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
-from .monitoring import Alert, PrometheusClient, Rules, Sample, Series
+from .monitoring import MonitoringSurface
 from .records import (
     CONFIG_KEYS,
     MODELS,
@@ -44,7 +44,7 @@ from .spec import (
 __all__ = ["Sandbox", "CONFIG_KEYS", "MODELS", "Component", "ComponentState", "DeploySpec", "Revision",
            "RevisionState", "RolloutState", "SandboxStatus"]
 
-class Sandbox(abc.ABC):
+class Sandbox(MonitoringSurface, abc.ABC):
     """A trainee's sandbox: the toy model API, its gateway, its provider and their history.
 
     Use it as a context manager to tear it down on exit (grading does), or keep it across
@@ -56,6 +56,8 @@ class Sandbox(abc.ABC):
     """
 
     backend: str = "abstract"
+
+    settings: Settings
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -241,27 +243,6 @@ class Sandbox(abc.ABC):
     def alertmanager_url(self) -> str:
         """Base URL of the sandbox's Alertmanager on 127.0.0.1 (each tier says where)."""
         raise PrometheusUnavailable("Alertmanager", f"the {self.backend} tier runs no monitoring stack")
-
-    @property
-    def prometheus(self) -> PrometheusClient:
-        return PrometheusClient(self.prometheus_url, self.alertmanager_url)
-
-    def query(self, promql: str, at: Any = None) -> list[Sample]:
-        """PromQL instant query against the sandbox's Prometheus (``BadQuery`` on a typo)."""
-        return self.prometheus.query(promql, at)
-
-    def query_range(self, promql: str, start: Any, end: Any = None, step: float | None = None) -> list[Series]:
-        """PromQL range query; ``start``/``end`` are epochs, datetimes or negative seconds from now."""
-        return self.prometheus.query_range(promql, start, end, step)
-
-    def alerts(self, name: str | None = None) -> list[Alert]:
-        """Alerts firing now, as the sandbox's Alertmanager holds them."""
-        return self.prometheus.alerts(name)
-
-    @property
-    def rules(self) -> Rules:
-        """The sandbox's rule files: ``check``, ``test``, ``load``, ``unload``, ``loaded``."""
-        return Rules(self)
 
     def _promtool(self, args: list[str], files: dict[str, str]) -> tuple[int, str]:
         """Run ``promtool ARGS`` with ``files`` in its working directory (tier hook of ``rules``)."""

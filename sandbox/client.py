@@ -123,6 +123,14 @@ class ServiceClient:
             status_code=r.status_code,
         )
 
+    def healthy(self) -> bool:
+        """Liveness: ``GET /healthz`` answers 200 (the process serves HTTP; says nothing about
+        whether it can serve searches, which is ``readiness()``)."""
+        try:
+            return self._request("GET", "/healthz").status_code == 200
+        except ServiceError:
+            return False
+
     def version(self) -> dict[str, Any]:
         return self._json("GET", "/version")
 

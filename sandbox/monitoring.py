@@ -103,17 +103,19 @@ class PrometheusClient:
     """Prometheus's and Alertmanager's HTTP APIs, errors wrapped into the kit's tree."""
 
     def __init__(self, url: str, alertmanager_url: str = "", timeout_s: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, headers: dict[str, str] | None = None) -> None:
         self.url = url.rstrip("/")
         self.alertmanager_url = alertmanager_url.rstrip("/")
         self.timeout_s = timeout_s
-        self.transport = transport  # tests pass an httpx.MockTransport
+        self.transport = transport  # tests pass an httpx.MockTransport; a grading box its socket's
+        self.headers = headers or {}
 
     def _call(self, base: str, what: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if not base:
             raise PrometheusUnavailable(what, "no address known")
         try:
-            with httpx.Client(trust_env=False, timeout=self.timeout_s, transport=self.transport) as http:
+            with httpx.Client(trust_env=False, timeout=self.timeout_s, transport=self.transport,
+                              headers=self.headers) as http:
                 return http.request(method, base + path, **kwargs)
         except httpx.HTTPError as e:
             raise PrometheusUnavailable(what, f"{method} {path}: {type(e).__name__}: {e}") from e
@@ -282,17 +284,17 @@ class Rules:
         self._check_text(label, text)
         previous = self.sb._rule_file(name)
         self.sb._install_rule_file(name, text)
-        error = self.sb.prometheus.reload()
+        error = self.sb._reload_prometheus()
         if error:
             self.sb._install_rule_file(name, previous)
-            self.sb.prometheus.reload()
+            self.sb._reload_prometheus()
             raise RuleFileRejected(label, [error], "Prometheus reload")
         return [r for r in self.sb.prometheus.rules() if Path(r.file).name == f"{name}.yml"]
 
     def unload(self, name: str) -> None:
         """Remove a loaded rule file (by its name) and reload."""
         self.sb._install_rule_file(rule_name(name), None)
-        error = self.sb.prometheus.reload()
+        error = self.sb._reload_prometheus()
         if error:
             raise PrometheusUnavailable("Prometheus", f"reload after removing {name}: {error}")
 
@@ -313,10 +315,44 @@ class Rules:
         return ""
 
 
+class MonitoringSurface:
+    """What a lab calls on a sandbox's monitoring, for every kind of sandbox: both tiers (which
+    say where Prometheus and Alertmanager answer, and run promtool and install rule files) and
+    the grading box's remote view (which reaches them through its control endpoint)."""
+
+    prometheus_url: str
+    alertmanager_url: str
+
+    @property
+    def prometheus(self) -> PrometheusClient:
+        return PrometheusClient(self.prometheus_url, self.alertmanager_url)
+
+    def query(self, promql: str, at: Any = None) -> list[Sample]:
+        """PromQL instant query against the sandbox's Prometheus (``BadQuery`` on a typo)."""
+        return self.prometheus.query(promql, at)
+
+    def query_range(self, promql: str, start: Any, end: Any = None, step: float | None = None) -> list[Series]:
+        """PromQL range query; ``start``/``end`` are epochs, datetimes or negative seconds from now."""
+        return self.prometheus.query_range(promql, start, end, step)
+
+    def alerts(self, name: str | None = None) -> list[Alert]:
+        """Alerts firing now, as the sandbox's Alertmanager holds them."""
+        return self.prometheus.alerts(name)
+
+    @property
+    def rules(self) -> Rules:
+        """The sandbox's rule files: ``check``, ``test``, ``load``, ``unload``, ``loaded``."""
+        return Rules(self)  # type: ignore[arg-type]
+
+    def _reload_prometheus(self) -> str:
+        """Make Prometheus re-read its rules; '' or its error (tier hook of ``rules``)."""
+        return self.prometheus.reload()
+
+
 def kit_rule_files() -> dict[str, str]:
     """The rule files the kit ships (``sandbox/monitoring_rules/*.rules.yml``), by name."""
     return {rule_name(p): p.read_text(encoding="utf-8") for p in sorted(KIT_RULES_DIR.glob("*.rules.yml"))}
 
 
-__all__ = ["Alert", "PrometheusClient", "RuleState", "Rules", "Sample", "Series", "kit_rule_files",
+__all__ = ["Alert", "MonitoringSurface", "PrometheusClient", "RuleState", "Rules", "Sample", "Series", "kit_rule_files",
            "promtool_problems", "rule_name"]

@@ -2,7 +2,8 @@
 
 Inside a grading box ``connect()`` returns one of these (``LABKIT_CONTROL_SOCKET`` and
 ``LABKIT_CONTROL_TOKEN`` are set by the box). It offers the public surface a lab uses - deploy,
-rollback, history, status, logs, indexes, jobs, search, evaluate, canary endpoints - each one
+rollback, history, status, logs, indexes, jobs, search, evaluate, canary endpoints, PromQL,
+alerts and rule files - each one
 a request the endpoint authorises, performs on the real sandbox and audits. It has no engine
 client, no fault records and no primitives: what the endpoint refuses (healing, listing faults,
 tearing down) raises ``Refused`` with the reason. HTTP to the service goes through the
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 
 from ..client import EvalReport, Readiness, ServiceClient
+from ..monitoring import MonitoringSurface, PrometheusClient
 from ..errors import InfrastructureError, NoRevisionDeployed
 from ..records import Revision, SandboxStatus
 from ..settings import Settings
@@ -34,10 +36,11 @@ def control_transport() -> tuple[httpx.HTTPTransport, dict[str, str]] | None:
     return httpx.HTTPTransport(uds=socket), {"Authorization": f"Bearer {os.environ.get(TOKEN_ENV, '')}"}
 
 
-class RemoteSandbox:
+class RemoteSandbox(MonitoringSurface):
     """A sandbox reached through its control endpoint (see the module doc)."""
 
     backend = "remote"
+    settings: Settings
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -132,6 +135,34 @@ class RemoteSandbox:
     def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
         """Tell the kit's clock a game-day event (``detected``, ``mitigated``); stamped there."""
         return self._call("event", event=event, signal=signal, note=note)
+
+    # --- monitoring: queries and alerts through the proxy, rule files as operations -------
+    @property
+    def prometheus_url(self) -> str:
+        return f"{HOST}/v1/proxy/prometheus/-"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"{HOST}/v1/proxy/alertmanager/-"
+
+    @property
+    def prometheus(self) -> PrometheusClient:
+        found = control_transport()
+        transport, headers = found if found is not None else (None, {})
+        return PrometheusClient(self.prometheus_url, self.alertmanager_url, transport=transport, headers=headers)
+
+    def _promtool(self, args: list[str], files: dict[str, str]) -> tuple[int, str]:
+        done = self._call("promtool", args=list(args), files=dict(files))
+        return int(done["code"]), str(done["out"])
+
+    def _install_rule_file(self, name: str, text: str | None) -> None:
+        self._call("install_rule_file", name=name, text=text)
+
+    def _rule_file(self, name: str) -> str | None:
+        return self._call("rule_file", name=name)["text"]
+
+    def _reload_prometheus(self) -> str:
+        return str(self._call("reload_prometheus")["error"])
 
     def search(self, text: str, k: int | None = None) -> dict[str, Any]:
         return self.client.search(text, k)

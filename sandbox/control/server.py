@@ -33,6 +33,7 @@ from .. import faults
 from ..api import CONFIG_KEYS, Sandbox
 from ..client import shared_http
 from ..errors import InvalidInput, LabkitError, WaitTimeout
+from ..monitoring import kit_rule_files
 from ..waiting import until
 from .audit import AuditLog
 from .policy import Refused, authorise, authorise_job
@@ -141,15 +142,37 @@ class ControlEndpoint:
             return {"stdout": sb.run_job(cmd, str(args.get("what") or cmd[3]))}
         if op == "inject":
             return faults.inject(sb, str(args["fault"]))
+        if op == "promtool":  # checking and unit-testing rule files (no other promtool verb)
+            argv = [str(a) for a in args.get("args") or []]
+            if argv[:2] not in (["check", "rules"], ["test", "rules"]):
+                raise Refused("promtool", "only `promtool check rules` and `promtool test rules`")
+            code, out = sb._promtool(argv, {str(k): str(v) for k, v in (args.get("files") or {}).items()})
+            return {"code": code, "out": out}
+        if op in ("install_rule_file", "rule_file"):
+            name = str(args.get("name", ""))
+            if name in kit_rule_files():
+                raise Refused(op, f"the rule file {name!r} is the kit's own SLO rules; load yours under another name")
+            if op == "rule_file":
+                return {"text": sb._rule_file(name)}
+            sb._install_rule_file(name, None if args.get("text") is None else str(args["text"]))
+            return {}
+        if op == "reload_prometheus":
+            return {"error": sb._reload_prometheus()}
         if op == "event":
             return {"event": str(args.get("event", "")), "signal": str(args.get("signal", ""))}
         raise Refused(op, "unknown operation")
 
     def proxy(self, target: str, method: str, path: str, query: str, body: bytes,
               content_type: str | None) -> httpx.Response:
-        """Forward one HTTP request to the front door (``front``) or a replica (``r<N>/<i>``)."""
+        """Forward one HTTP request to the front door (``front``), a replica (``r<N>/<i>``), or
+        the read API of the sandbox's Prometheus or Alertmanager (``GET api/...`` only: queries,
+        rules, alerts; never an admin or reload endpoint)."""
         authorise("proxy")
-        if target == "front":
+        if target in MONITORING_TARGETS:
+            if method != "GET" or not path.lstrip("/").startswith("api/"):
+                raise Refused("proxy", f"{target}: only GET of its read API (api/...)")
+            base = getattr(self.sandbox, MONITORING_TARGETS[target])
+        elif target == "front":
             base = self.sandbox.endpoint
         else:
             number, _, index = target.removeprefix("r").partition("/")
@@ -168,6 +191,10 @@ class ControlEndpoint:
         self.audit.append("proxy", {"target": target, "method": method, "path": path}, "ok",
                           {"status": answer.status_code})
         return answer
+
+
+#: Proxy targets of the monitoring stack -> the sandbox's attribute holding its URL.
+MONITORING_TARGETS = {"prometheus": "prometheus_url", "alertmanager": "alertmanager_url"}
 
 
 def _summary(op: str, result: Any) -> dict[str, Any]:
