@@ -64,13 +64,15 @@ def cohort(
     user_prefix: str = typer.Option("", help="Prefix of user names in the cluster's auth, e.g. `oidc:`."),
     api_server_cidr: str = typer.Option("0.0.0.0/0", help="Where service-proxy and probe traffic comes from."),
     pod_cidr: str = typer.Option("10.244.0.0/16", help="The cluster's pod network (denied by default)."),
+    hub: bool = typer.Option(True, "--hub/--no-hub", help="Also what a trainee's JupyterLab from the cohort's"
+                                                         " JupyterHub needs (k8s/hub/trainee)."),
 ) -> None:
     """Generate the cohort overlay: a namespace, Role, quota and network policy per trainee."""
 
     names = list(trainee or []) + (read_trainees(file) if file else [])
     settings = Settings.from_env()
     opts = CohortOptions(registry=settings.images.registry if registry is None else registry,
-                         user_prefix=user_prefix, api_server_cidr=api_server_cidr, pod_cidr=pod_cidr)
+                         user_prefix=user_prefix, api_server_cidr=api_server_cidr, pod_cidr=pod_cidr, hub=hub)
     target = out or COHORT_DIR
     written = write_cohort_overlay(names, target, opts)
     console.print(f"wrote {len(written)} files for {len(names)} trainees in {target}\n"

@@ -217,7 +217,8 @@ def test_cohort_gives_each_trainee_a_guarded_namespace(rendered):
         assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
         allowed = {p["metadata"]["name"] for p in of(docs, "NetworkPolicy", namespace=ns)}
         assert allowed == {"default-deny", "allow-dns", "modelapi-to-provider", "provider-from-modelapi",
-                           "service-proxy-and-probes", "prometheus-egress", "monitoring-ingress"}
+                           "service-proxy-and-probes", "prometheus-egress", "monitoring-ingress",
+                           "jupyter-singleuser"}  # the hub's proxy reaching the trainee's JupyterLab
     assert not of(docs, "ClusterRole") and not of(docs, "ClusterRoleBinding")
     images = {c["image"] for d in of(docs, "Deployment") for c in d["spec"]["template"]["spec"]["containers"]}
     assert images == {"registry.example.edu/labkit/modelapi:1.0.0", "registry.example.edu/labkit/monitoring:2.42.0-1"}
