@@ -46,6 +46,7 @@ from typing import Any
 
 import nbformat
 
+from graders.box.image import check_box_image
 from graders.runreport import REPORT_ENV, read_report
 from sandbox import make_sandbox
 from sandbox.errors import InfrastructureError, InvalidInput, error_class
@@ -136,6 +137,7 @@ def preflight(settings: Settings) -> None:
     make_sandbox(settings).preflight()
     if boxed():
         make_sandbox(settings).preflight_image(settings.images.box)
+        check_box_image(settings)
 
 
 def require_generated(course: Course, lab: str) -> None:

@@ -194,13 +194,14 @@ def download_wheels(home: Path, requirements: str, progress: Progress) -> Path:
     return target
 
 
-def build_one(client, context: Path, tag: str, buildargs: dict[str, str], progress: Progress) -> bool:
+def build_one(client, context: Path, tag: str, buildargs: dict[str, str], progress: Progress,
+              extra_labels: dict[str, str] | None = None) -> bool:
     """Build one tag; streams the builder's steps to ``progress``; True if fully cached."""
     all_cached = True
     try:
         stream = client.api.build(
             path=str(context), tag=tag, buildargs=buildargs, rm=True, forcerm=True, decode=True,
-            labels={labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.PART_OF: "labkit"},
+            labels={labels.MANAGED_BY: labels.MANAGED_BY_VALUE, labels.PART_OF: "labkit", **(extra_labels or {})},
         )
         for chunk in stream:
             if "error" in chunk:

@@ -78,3 +78,15 @@ def test_the_reaper_removes_a_dead_graders_sandbox_and_box_only(docker_client, i
                 pass
         for sb in made:
             sb.down()
+
+
+def test_grading_refuses_a_box_image_of_another_kit(docker_client, images_built, monkeypatch):
+    """The box runs the kit it was built with: after an edit of the kit, grading says to rebuild."""
+    from graders.box import image
+    from sandbox.errors import InfrastructureError
+
+    image.check_box_image(Settings.from_env())  # `make images` built it from this source
+    monkeypatch.setattr(image, "kit_digest", lambda: "0000000000000000")
+    with pytest.raises(InfrastructureError, match="another version of the kit") as caught:
+        image.check_box_image(Settings.from_env())
+    assert "labkit images build" in str(caught.value)
