@@ -5,6 +5,9 @@
 * ``cohort``: at least 8 synthetic submissions of one lab (copies of its solution and of its
   blank release, half each) graded with ``--jobs 1`` and with ``--jobs 2``; the speedup is
   jobs-1 seconds / jobs-2 seconds, and the scores of both runs must agree.
+* ``box_ratio``: the same solution submissions graded in a grading box and unboxed
+  (``LABKIT_BOX=0``, the kernel on this machine), alternating, per lab and as the median ratio
+  boxed / unboxed (target <= 1.15). ``LABKIT_BENCH_BOX_LABS`` picks the labs (default: all).
 * ``wrapper_overhead``: our wrapper (``labkit.course_grade.grade``, one submission) against a
   plain ``nbgrader autograde`` of the same submission in the same course, alternating, median of
   ``REPEATS``. The sandbox's setup (``connect()`` and the deploy inside the notebook) is paid by
@@ -26,6 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +72,42 @@ def solution_times(scratch: Path, labs: list[str]) -> dict[str, float]:
         times[lab] = round(o.seconds, 1)
         print(f"  {lab}: {o.seconds:.1f} s ({o.status}, {o.score:g}/{o.max_score:g})", flush=True)
     return times
+
+
+@contextmanager
+def _env(key: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = previous
+
+
+def box_ratio(scratch: Path, labs: list[str]) -> dict[str, Any]:
+    """Boxed vs unboxed seconds of each lab's solution, alternating (boxed first, then not)."""
+    course = _course(scratch / "box", labs)
+    per_lab: dict[str, dict[str, float]] = {}
+    for lab in labs:
+        submit(course, lab, course.root / "source" / lab / f"{lab}.ipynb", "solution")
+        seen: dict[str, float] = {}
+        for mode in ("1", "0"):
+            with _env("LABKIT_BOX", mode):
+                o = grade(course, lab, "solution", jobs=1, timeout_s=TIMEOUT_S).outcomes[0]
+            seen["boxed_s" if mode == "1" else "unboxed_s"] = round(o.seconds, 1)
+            if o.status != "graded" or o.score != o.max_score:
+                seen.setdefault("problems", []).append(f"{'boxed' if mode == '1' else 'unboxed'}: {o.status}"
+                                                       f" {o.score:g}/{o.max_score:g}")
+        seen["ratio"] = round(seen["boxed_s"] / seen["unboxed_s"], 3)
+        per_lab[lab] = seen
+        print(f"  box {lab}: boxed {seen['boxed_s']} s, unboxed {seen['unboxed_s']} s, ratio {seen['ratio']}",
+              flush=True)
+    ratios = [v["ratio"] for v in per_lab.values()]
+    return {"per_lab": per_lab, "median_ratio": round(statistics.median(ratios), 3) if ratios else None,
+            "target": 1.15}
 
 
 def cohort(scratch: Path, lab: str, size: int) -> dict[str, Any]:
@@ -153,6 +194,9 @@ def run(results: dict[str, Any]) -> None:
             figures["cohort"] = cohort(scratch, lab, size)
         else:
             figures["solution_autograde_s"] = "no labs in labs/source"
+        box_labs = [x for x in os.environ.get("LABKIT_BENCH_BOX_LABS", "").split(",") if x] or labs
+        if box_labs:
+            figures["box_ratio"] = box_ratio(scratch, box_labs)
         figures["wrapper_overhead"] = wrapper_overhead(scratch)
     except Exception as e:  # noqa: BLE001 - keep the figures measured so far, say what failed
         figures["error"] = f"{type(e).__name__}: {e}"
