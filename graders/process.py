@@ -9,7 +9,11 @@ reach. These checks read that log (the grader passes it as ``audit``):
   its own replicas answered enough requests *before* it was promoted - the gate was measured,
   not assumed;
 * ``rollback_named_target``: the serving revision is a rollback and the call that made it named
-  its target revision (``sb.rollback(to_revision=N)``), as a change record's undo plan says.
+  its target revision (``sb.rollback(to_revision=N)``), as a change record's undo plan says;
+* ``hypothesis_before_mitigation``: the first hypothesis of the triage frame (a
+  ``labkit.widgets.HypothesisLog`` entry, which in a box is also an ``event`` the endpoint
+  stamps) was logged before the first change after the lab's fault, and names the incident class
+  the lab expects - the order of the reasoning, on the endpoint's clock, not the notebook's.
 
 Outside a grading run there is no audit log; the checks then say so and fail, so a lab states
 them in prose and leaves the verdict to the grader.
@@ -72,3 +76,37 @@ def rollback_named_target(sb: Any, audit: list[AuditRecord] | None = None) -> Ob
         return holds("rollback_named_target", observed, expected)
     return broken("rollback_named_target", observed, expected,
                   "name the target the change record's undo plan gives: sb.rollback(to_revision=N)", 0.5)
+
+
+#: Operations that change the sandbox: a mitigation, when the trainee performs one.
+MUTATIONS = ("deploy", "rollback", "build_index", "run_job")
+
+
+@register("hypothesis_before_mitigation", needs_sandbox=False)
+def hypothesis_before_mitigation(sb: Any, audit: list[AuditRecord] | None = None,
+                                 incident_class: str | None = None) -> Observation:
+    """The first hypothesis came before the first change after the lab injected its fault (half
+    the credit) and names ``incident_class`` (the other half; all of it when none is given)."""
+    expected = ("a hypothesis logged before the first change after the fault"
+                + (f", naming incident class {incident_class!r}" if incident_class else ""))
+    if not audit:
+        return broken("hypothesis_before_mitigation", NO_LOG, expected, "frame.add('hypothesis', text, cls)")
+    injected = [r.seq for r in _ok(audit, "inject")]
+    start = injected[-1] if injected else 0
+    hypotheses = [r for r in _ok(audit, "event") if r.args.get("event") == "hypothesis" and r.seq > start]
+    changes = [r for r in audit if r.op in MUTATIONS and r.outcome == "ok" and r.seq > start]
+    if not hypotheses:
+        return broken("hypothesis_before_mitigation", "no hypothesis logged after the fault", expected,
+                      "log the hypothesis in the lab's HypothesisLog before you change anything")
+    first = hypotheses[0]
+    named = str(first.args.get("signal", ""))
+    before = not changes or first.seq < changes[0].seq
+    observed = (f"first hypothesis (class {named or 'none'}) at step {first.seq}; first change "
+                + (f"{changes[0].op} at step {changes[0].seq}" if changes else "none"))
+    right_class = incident_class is None or named == incident_class
+    share = (0.5 if before else 0.0) + (0.5 if right_class else 0.0)
+    if before and right_class:
+        return holds("hypothesis_before_mitigation", observed, expected, incident_class=named)
+    hint = ("write the hypothesis before the first change: a fix tried first is not a tested hypothesis"
+            if not before else f"the first hypothesis named {named or 'no'} incident class")
+    return broken("hypothesis_before_mitigation", observed, expected, hint, share, incident_class=named)

@@ -55,7 +55,8 @@ class ImageSettings:
     """Registry prefix for cohort clusters (``registry.example.edu/labkit``); empty = local."""
 
     box_repository: str = "labkit/box"
-    """Repository of the grading box image (a submission's kernel, no network)."""
+    """Repository of the grading box image (a submission's kernel, no network;
+    ``LABKIT_BOX_REPOSITORY``: two checkouts of different versions on one engine keep apart)."""
 
     @property
     def box(self) -> str:
@@ -185,6 +186,7 @@ class Settings:
             tag=env.get("LABKIT_IMAGE_TAG", ImageSettings.tag),
             base=env.get("LABKIT_BASE_IMAGE", ImageSettings.base),
             registry=env.get("LABKIT_REGISTRY", ""),
+            box_repository=env.get("LABKIT_BOX_REPOSITORY", ImageSettings.box_repository),
         )
         rollout = RolloutSettings(
             progress_deadline_s=_float(env, "LABKIT_PROGRESS_DEADLINE_S", 45.0),

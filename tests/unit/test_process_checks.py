@@ -42,3 +42,35 @@ def test_a_rollback_must_name_its_target():
     assert check("rollback_named_target", audit=named).passed
     result = check("rollback_named_target", audit=unnamed)
     assert not result.passed and result.points == 0.5
+
+
+INJECT = ("inject", {"fault": "config-drift"}, {"fault": "config-drift", "injected": True})
+ROLLBACK = ("rollback", {"to_revision": 2}, {"revision": 4, "rollback_of": 2})
+
+
+def hypothesis(cls: str = "config") -> tuple:
+    return ("event", {"event": "hypothesis", "signal": cls, "note": "rev 3 set TOP_K=1"}, {"event": "hypothesis"})
+
+
+def test_a_hypothesis_logged_before_the_first_change_after_the_fault_earns_full():
+    r = check("hypothesis_before_mitigation", audit=log(INJECT, hypothesis(), ROLLBACK), incident_class="config")
+    assert r.passed, r
+
+
+def test_a_hypothesis_after_the_fix_or_of_the_wrong_class_earns_half_at_most():
+    late = check("hypothesis_before_mitigation", audit=log(INJECT, ROLLBACK, hypothesis()), incident_class="config",
+                 points=2)
+    wrong = check("hypothesis_before_mitigation", audit=log(INJECT, hypothesis("capacity"), ROLLBACK),
+                  incident_class="config", points=2)
+    both = check("hypothesis_before_mitigation", audit=log(INJECT, ROLLBACK, hypothesis("capacity")),
+                 incident_class="config", points=2)
+    assert (late.points, wrong.points, both.points) == (1.0, 1.0, 0.0)
+    assert "first change rollback" in late.observed and "capacity" in wrong.hint
+
+
+def test_the_labs_own_changes_before_its_fault_do_not_count_and_no_hypothesis_is_nothing():
+    setup = ("deploy", {"model": "v1"}, {"revision": 1, "state": "serving"})
+    assert check("hypothesis_before_mitigation", audit=log(setup, INJECT, hypothesis(), ROLLBACK)).passed
+    none = check("hypothesis_before_mitigation", audit=log(INJECT, ROLLBACK), points=3)
+    assert none.points == 0 and "no hypothesis" in none.observed
+    assert not check("hypothesis_before_mitigation", audit=[]).passed
