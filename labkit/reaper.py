@@ -38,7 +38,7 @@ def orphaned(settings: Settings) -> dict[str, str]:
     client = engine.connect_engine(settings.docker_host)
     host = socket.gethostname()
     found: dict[str, str] = {}
-    objects = (client.containers.list(all=True, filters=labels.docker_filters())
+    objects = (client.containers.list(all=True, filters=labels.docker_filters(), ignore_removed=True)
                + client.networks.list(filters=labels.docker_filters())
                + client.volumes.list(filters=labels.docker_filters()))
     for obj in objects:

@@ -18,7 +18,13 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from .. import labels
-from ..errors import DockerUnavailable, EngineFailure, ImageMissing, InfrastructureError, PortInUse
+from ..errors import (
+    DockerUnavailable,
+    EngineFailure,
+    ImageMissing,
+    InfrastructureError,
+    PortInUse,
+)
 
 _PORT_ERRORS = ("port is already allocated", "address already in use", "bind for")
 
@@ -90,33 +96,45 @@ def run_container(
         "mem_limit": "768m",
     }
     options.update(kwargs)
-    try:
-        if prepare is None:
-            return client.containers.run(
-                image,
-                name=name,
-                labels=labels_,
-                detach=True,
-                network=network,
-                networking_config={network: endpoint},
-                ports={f"{container_port}/tcp": binding},
-                **options,
-            )
-        container = client.containers.create(
-            image, name=name, labels=labels_, network=network, networking_config={network: endpoint},
-            ports={f"{container_port}/tcp": binding}, **options)
-        prepare(container)
-        container.start()
-        container.reload()
-        return container
-    except APIError as e:
-        _remove_quietly(client, name)
-        text = str(e).lower()
-        if host_port and any(marker in text for marker in _PORT_ERRORS):
-            raise PortInUse(host_port) from e
-        if isinstance(e, ImageNotFound) or "no such image" in text:
-            raise ImageMissing(image) from e
-        raise EngineFailure(f"could not start container {name}: {_short(e)}") from e
+    for attempt in range(COPY_UP_RETRIES + 1):
+        try:
+            return _run_once(client, image, name, labels_, network, endpoint, container_port, binding,
+                             prepare, options)
+        except APIError as e:
+            _remove_quietly(client, name)
+            text = str(e).lower()
+            if all(marker in text for marker in _COPY_UP_RACE) and attempt < COPY_UP_RETRIES:
+                time.sleep(0.2 * (attempt + 1))  # the other container has populated the volume by now
+                continue
+            if host_port and any(marker in text for marker in _PORT_ERRORS):
+                raise PortInUse(host_port) from e
+            if isinstance(e, ImageNotFound) or "no such image" in text:
+                raise ImageMissing(image) from e
+            raise EngineFailure(f"could not start container {name}: {_short(e)}") from e
+    raise AssertionError("unreachable")
+
+
+#: Two containers created at once on one fresh named volume both copy the image's files into it;
+#: the engine then fails the later one with "mkdir .../_data/<dir>: file exists". Creating it again
+#: succeeds (the volume is populated); the kit starts Prometheus and Alertmanager side by side.
+_COPY_UP_RACE = ("mkdir", "/_data/", "file exists")
+COPY_UP_RETRIES = 3
+
+
+def _run_once(client: docker.DockerClient, image: str, name: str, labels_: dict[str, str], network: str,
+              endpoint: Any, container_port: int, binding: tuple, prepare: Callable[[Container], None] | None,
+              options: dict[str, Any]) -> Container:
+    if prepare is None:
+        return client.containers.run(
+            image, name=name, labels=labels_, detach=True, network=network,
+            networking_config={network: endpoint}, ports={f"{container_port}/tcp": binding}, **options)
+    container = client.containers.create(
+        image, name=name, labels=labels_, network=network, networking_config={network: endpoint},
+        ports={f"{container_port}/tcp": binding}, **options)
+    prepare(container)
+    container.start()
+    container.reload()
+    return container
 
 
 def _remove_quietly(client: docker.DockerClient, name: str) -> None:
@@ -237,7 +255,7 @@ def remove_labelled(client: docker.DockerClient, sandbox_id: str, keep: tuple[st
     one sandbox, selected by label."""
     removed: list[str] = []
     filters = labels.docker_filters(sandbox_id)
-    for c in client.containers.list(all=True, filters=filters):
+    for c in client.containers.list(all=True, filters=filters, ignore_removed=True):
         if labels.is_ours(c.labels, sandbox_id) and c.labels.get(labels.COMPONENT) not in keep:
             _ignore_missing(lambda c=c: c.remove(force=True, v=False))
             removed.append(f"container/{c.name}")

@@ -169,7 +169,8 @@ class DockerMonitoring:
         """File-SD groups for every running model API container of the sandbox, from its labels
         (retired revisions stay as stopped containers of the history: not targets)."""
         groups = []
-        for c in self.sb.docker.containers.list(filters=labels.docker_filters(self.sb.id, "modelapi")):
+        for c in self.sb.docker.containers.list(filters=labels.docker_filters(self.sb.id, "modelapi"),
+                                                ignore_removed=True):
             if not labels.is_ours(c.labels, self.sb.id):
                 continue
             try:
