@@ -43,6 +43,15 @@ def discover_labs() -> list[str]:
 
 
 LABS = discover_labs()
+#: Live labs whose deliberately wrong submission every run grades (each check kind once: deploy,
+#: rollback, alerting, index repair); the track labs' wrong answers are cheap (no sandbox) and all
+#: run. LABKIT_TEST_WRONG=all grades every lab's wrong submission (what a release candidate gets).
+WRONG_LIVE = ("lab01-first-deploy", "lab05-bad-rollout", "lab07-drift-alerting", "lab13-capstone")
+
+
+def wrong_proven(lab: str) -> bool:
+    """Whether this run grades ``lab``'s wrong submission (see ``WRONG_LIVE``)."""
+    return os.environ.get("LABKIT_TEST_WRONG") == "all" or lab in WRONG_LIVE or not autograded(lab)
 EXEMPLARS = REPO / "curriculum" / "facilitator" / "exemplars"
 
 
@@ -134,6 +143,8 @@ def submit_roles(course: Course, labs: list[str], scratch: Path, work: LabWork) 
     ready = []
     for role in ROLES:
         for lab in labs:
+            if role == "wrong" and not wrong_proven(lab):
+                continue
             try:
                 submit(course, lab, submission(course, lab, role, scratch), role)
                 ready.append((lab, role))

@@ -22,17 +22,24 @@ import nbformat
 import pytest
 from fixture_lab import LAB as FIXTURE
 from fixture_lab import variant
-from nbhelpers import LABS, LABS_DIR, autograded, copy_course, rubric_cells, suggestions
+from nbhelpers import (
+    LABS,
+    LABS_DIR,
+    autograded,
+    copy_course,
+    rubric_cells,
+    suggestions,
+    wrong_proven,
+)
 from typer.testing import CliRunner
 from wrong_submissions import WRONG, make_wrong
 
+from labkit.cli.course import course_app
 from labkit.course import Course, add_student, submit
 from labkit.course_grade import grade, grading_sandbox_id, infrastructure_failure
 from labkit.report import read_changes
 from sandbox import labels
-from labkit.cli.course import course_app
 from sandbox.errors import InvalidInput, UnknownChoice
-
 
 # --- fast: the configuration, the course object, the CLI -------------------------------------
 
@@ -66,8 +73,9 @@ def test_config_is_relative_to_its_folder_and_names_graders_by_string(tmp_path):
     assert chain[execute - 1] == "graders.preprocessor.ForeignSnapshot"
     assert chain[execute + 1] == "graders.preprocessor.LiveStateGrader"
     assert chain.index("nbgrader.preprocessors.SaveAutoGrades") > execute + 1
-    from graders.execute import GraderExecute
     from nbgrader.preprocessors import Execute
+
+    from graders.execute import GraderExecute
     assert issubclass(GraderExecute, Execute)  # so the c.Execute settings above reach it
 
 
@@ -190,10 +198,16 @@ def test_blank_release_scores_zero_without_hanging(lab: str, lab_work):
     assert o.score == 0, f"blank scored {o.score:g}/{o.max_score:g}; cells earning points: {earning} (log {o.log})"
 
 
+def test_every_lab_has_a_wrong_submission():
+    """Graded every run for the labs of ``WRONG_LIVE`` and the track labs, for all with
+    ``LABKIT_TEST_WRONG=all``; each lab must have one either way."""
+    assert not [lab for lab in LABS if lab not in WRONG], "add them to tests/notebooks/wrong_submissions.py"
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.lab_grades
-@pytest.mark.parametrize("lab", LABS)
+@pytest.mark.parametrize("lab", [lab for lab in LABS if wrong_proven(lab)])
 def test_wrong_submission_gets_partial_credit(lab: str, course: Course, lab_work):
     spec = WRONG.get(lab)
     assert spec, f"no wrong submission for {lab}: add one to tests/notebooks/wrong_submissions.py"
