@@ -101,6 +101,13 @@ def _reads_text(name: str) -> bool:
     return "text" in inspect.signature(CHECKS[name].fn).parameters
 
 
+def _suggests(name: str) -> bool:
+    """A check that can suggest a mentor's score: of a written answer, or of the process the
+    control endpoint's audit log shows (``graders.process``)."""
+    params = inspect.signature(CHECKS[name].fn).parameters
+    return "text" in params or "audit" in params
+
+
 def check_problems(plan: Any) -> Iterator[tuple[str, str]]:
     """Every graded check of every lab: registered, of the right kind, one per grade cell."""
     valid = "; valid: " + ", ".join(sorted(CHECKS))
@@ -112,7 +119,7 @@ def check_problems(plan: Any) -> Iterator[tuple[str, str]]:
             for k, c in enumerate(checks):
                 if c.check not in CHECKS:
                     yield f"{at}[{k}].check", f"no check {c.check!r} exists in graders.CHECKS" + valid
-                elif c.kind == "rubric" and not _reads_text(c.check):
+                elif c.kind == "rubric" and not _suggests(c.check):
                     yield f"{at}[{k}].kind", f"{c.check!r} reads live state, not a written answer; use kind live"
                 elif c.kind == "live" and _reads_text(c.check):
                     yield f"{at}[{k}].kind", f"{c.check!r} judges a written answer; use kind rubric"
