@@ -53,7 +53,7 @@ from sandbox.errors import InfrastructureError, InvalidInput, error_class
 from sandbox.settings import Settings, sanitize_id
 
 from .course import Course, boxed, nbgrader_binary, nbgrader_env
-from .reaper import lease, reap
+from .reaper import lease, reap, remove_grading
 from .course_runs import cancel_all, cancelled, interruptible, kill_tree, run_pool, run_with_timeout
 
 __all__ = ["grade", "grade_submission", "GradeOutcome", "GradeRun", "teardown", "record_zero",
@@ -274,9 +274,9 @@ def infrastructure_failure(autograded: Path) -> tuple[str, bool]:
 
 
 def teardown(sandbox_id: str, settings: Settings) -> str:
-    """Remove the grading sandbox (label-selected); "" or what went wrong."""
+    """Remove the grading sandbox and its box (label-selected); "" or what went wrong."""
     try:
-        make_sandbox(settings.with_(sandbox_id=sandbox_id)).down()
+        remove_grading(settings, sandbox_id)
     except Exception as e:  # noqa: BLE001 - teardown must never hide the grade
         return f"teardown of sandbox {sandbox_id} failed: {e}"
     return ""

@@ -51,12 +51,18 @@ def orphaned(settings: Settings) -> dict[str, str]:
     return found
 
 
+def remove_grading(settings: Settings, sandbox_id: str) -> list[str]:
+    """Tear a grading sandbox down and its grading box with it (``down()`` leaves the box to
+    its grader: a ``reset()`` from inside the box must not remove it)."""
+    removed = make_sandbox(settings.with_(sandbox_id=sandbox_id, grader="")).down()
+    if settings.backend == "docker":
+        removed += engine.remove_labelled(engine.connect_engine(settings.docker_host), sandbox_id)
+    return removed
+
+
 def reap(settings: Settings) -> list[str]:
-    """Tear down every orphaned grading sandbox; what was removed."""
+    """Tear down every orphaned grading sandbox, box included; what was removed."""
     removed: list[str] = []
-    client = engine.connect_engine(settings.docker_host) if settings.backend == "docker" else None
     for sandbox_id in sorted(orphaned(settings)):
-        removed += make_sandbox(settings.with_(sandbox_id=sandbox_id, grader="")).down()
-        if client is not None:  # and the orphan's grading box, which down() leaves to its grader
-            removed += engine.remove_labelled(client, sandbox_id)
+        removed += remove_grading(settings, sandbox_id)
     return removed
