@@ -53,6 +53,21 @@ def _uses(tree: ast.AST) -> list[tuple[str, str, int]]:
     return found
 
 
+def _record_subscripts(tree: ast.AST) -> list[int]:
+    """Lines that index a component of ``sb.status().components`` like a dict (they are records)."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp, ast.For)):
+            continue
+        gens = [node] if isinstance(node, ast.For) else node.generators
+        for gen in gens:
+            it, target = gen.iter, gen.target
+            if isinstance(it, ast.Attribute) and it.attr == "components" and isinstance(target, ast.Name):
+                lines += [n.lineno for n in ast.walk(node) if isinstance(n, ast.Subscript)
+                          and isinstance(n.value, ast.Name) and n.value.id == target.id]
+    return lines
+
+
 def _has(cls: type, attr: str) -> bool:
     if hasattr(cls, attr):
         return True
@@ -79,4 +94,6 @@ def test_every_sandbox_call_in_a_notebook_exists(path: Path):
                 continue
             if not all(_has(cls, attr) for cls in classes[owner]):
                 missing.append(f"code cell {n}, line {line}: {owner}.{attr}")
+        missing += [f"code cell {n}, line {line}: a Component indexed like a dict (use c.name, c.state)"
+                    for line in _record_subscripts(tree)]
     assert not missing, f"{path.name} calls what the kit does not have:\n" + "\n".join(missing)
