@@ -14,16 +14,18 @@ import asyncio
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import types
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
+from test_k8s_manifests import (  # one renderer and validator for k8s/
+    of,
+    render,
+    validate,
+)
 from traitlets.config import Config
 
 from labkit.cluster import CohortOptions, cohort_files
@@ -31,40 +33,12 @@ from labkit.hub.config import FORMGRADER_CSP, HubConfig, formgrader_files
 from sandbox._kube.manifests import BASE_DIR, K8S_DIR, PSA_LABELS
 from sandbox.settings import Settings
 
-K8S_VERSION = "1.31"  # as tests/unit/test_k8s_manifests.py
 HUB_DIR = K8S_DIR / "hub"
 VALUES = yaml.safe_load((HUB_DIR / "values.yaml").read_text())
 SINGLEUSER = VALUES["singleuser"]
 SPAWNER = VALUES["hub"]["config"]["KubeSpawner"]
 HUB_NAMESPACE = "jupyterhub"
 ROSTER = ("alice", "bob", "trainee-07")
-
-
-def kubectl() -> str:
-    path = shutil.which("kubectl")
-    if not path:
-        pytest.fail("kubectl is not installed: the manifests are rendered with `kubectl kustomize` "
-                    "(install it: https://kubernetes.io/docs/tasks/tools/)", pytrace=False)
-    return path
-
-
-def render(directory: Path) -> list[dict]:
-    done = subprocess.run([kubectl(), "kustomize", str(directory)], check=False, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, f"kubectl kustomize {directory} failed: {done.stderr}"
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
-
-
-def validate(doc: dict) -> None:
-    try:
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as e:
-        where = "/".join(str(p) for p in e.path)
-        pytest.fail(f"{doc['kind']}/{doc['metadata'].get('name')}: {e.message} at {where}", pytrace=False)
-
-
-def of(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:
-    return [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
 
 
 def expand(value: Any, username: str) -> Any:
