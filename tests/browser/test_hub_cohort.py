@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from hubsession import LAB, HubSession, start, stop
 
 from labkit import course_grade
@@ -62,13 +63,25 @@ def open_lab(page, tries: int = 3) -> None:
     raise AssertionError(f"JupyterLab at {page.url} kept failing to load its theme")
 
 
-def formgrader(page, hub: HubSession):
-    """The formgrader as JupyterLab shows it: a frame in the formgrader service's Lab."""
-    page.goto(f"{hub.url}/services/{hub.cfg.course_id}/lab?formgrader=true")
-    open_lab(page)
-    frame = page.frame_locator("#formgrader-iframe iframe")
-    frame.locator("tr", has_text=LAB).first.wait_for(timeout=90_000)
-    return frame
+def formgrader(page, hub: HubSession, tries: int = 2):
+    """The formgrader as JupyterLab shows it: a frame in the formgrader service's Lab. A frame
+    that shows no assignment row is reloaded once, as an instructor would; a second blank frame
+    fails with what the frame showed and the hub log's last lines, so a red run says why."""
+    seen = []
+    for attempt in range(tries):
+        page.goto(f"{hub.url}/services/{hub.cfg.course_id}/lab?formgrader=true")
+        open_lab(page)
+        frame = page.frame_locator("#formgrader-iframe iframe")
+        try:
+            frame.locator("tr", has_text=LAB).first.wait_for(timeout=90_000)
+            return frame
+        except PlaywrightTimeout:
+            shown = frame.locator("body").inner_text(timeout=5_000) if frame.locator("body").count() else "(no frame body)"
+            seen.append(f"try {attempt + 1}: the formgrader frame showed: {shown[:800]!r}")
+            print(seen[-1])
+    log = hub.cfg.file("jupyterhub.log")
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else "(no hub log)"
+    raise AssertionError("\n".join(seen) + f"\nlast lines of {log}:\n{tail}")
 
 
 def click_and_confirm(frame, target, timeout: int = 120_000) -> str:
