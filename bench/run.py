@@ -2,7 +2,7 @@
 same run on the same machine. Writes ``bench/results.json``. Not a test: nothing here asserts.
 
 Sections (``python bench/run.py [section ...]``): build, up, rollout, search, monitoring, faults,
-course.
+course, hub.
 """
 
 from __future__ import annotations
@@ -299,6 +299,14 @@ def bench_course(results: dict[str, Any]) -> None:
     course_bench.run(results)
 
 
+def bench_hub(results: dict[str, Any]) -> None:
+    """Login to a ready Lab and sandbox, memory per trainee, hub API p95 by trainees (bench/hub_bench.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import hub_bench
+
+    hub_bench.run(results)
+
+
 # --- monitoring --------------------------------------------------------------------------------
 def _stack_memory_mb(sb: DockerSandbox) -> dict[str, float]:
     out = {}
@@ -380,7 +388,8 @@ def _monitoring(enabled: bool):
 
 
 SECTIONS = {"build": bench_build, "up": bench_up, "rollout": bench_rollout, "search": bench_search,
-            "monitoring": bench_monitoring, "faults": bench_faults, "course": bench_course}
+            "monitoring": bench_monitoring, "faults": bench_faults, "course": bench_course,
+            "hub": bench_hub}
 
 
 def main(argv: list[str]) -> int:
