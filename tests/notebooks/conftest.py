@@ -5,28 +5,40 @@ selected in this session. Never touches the repository's ``labs/``.
 
 from __future__ import annotations
 
+import json
+import os
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fixture_lab import write_fixture_lab
-from nbhelpers import GRADE_TIMEOUT, JOBS, LABS, TIMINGS, LabWork, copy_course, run_nbval, seed_evidence, submit_roles
+from nbhelpers import (GRADE_TIMEOUT, JOBS, LABS, TIMINGS, LabWork, copy_course, run_lessons, run_nbval, seed_evidence,
+                       submit_roles)
 
 from labkit.course import Course, Run
 from labkit.course_grade import grade_submission, interruptible, run_pool
 from sandbox.settings import Settings
 
 
+WORK_MARKERS = ("lab_grades", "lab_nbval", "lab_lessons")
+#: Seconds each task of the lab work took in an earlier run (refresh: LABKIT_TEST_DURATIONS=write).
+#: The pool starts the longest first, so no long run starts last and leaves the others idle.
+DURATIONS = Path(__file__).with_name("work_durations.json")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lab_grades: uses the session's autograded lab submissions")
     config.addinivalue_line("markers", "lab_nbval: uses the session's nbval runs of the source notebooks")
+    config.addinivalue_line("markers", "lab_lessons: uses the session's run of the lessons on one sandbox")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep every test that shares the session's lab work on ONE xdist worker
     (``--dist loadgroup``): each worker would otherwise redo all of it."""
     for item in items:
-        if item.get_closest_marker("lab_grades") or item.get_closest_marker("lab_nbval"):
+        if any(item.get_closest_marker(m) for m in WORK_MARKERS):
             item.add_marker(pytest.mark.xdist_group("labwork"))
 
 
@@ -38,6 +50,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name, seconds in sorted(TIMINGS.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(f"{seconds:7.1f}  {name}")
     terminalreporter.write_line(f"{sum(TIMINGS.values()):7.1f}  total of {len(TIMINGS)} runs, {JOBS} at a time")
+    if os.environ.get("LABKIT_TEST_DURATIONS") == "write":
+        known = json.loads(DURATIONS.read_text()) if DURATIONS.is_file() else {}
+        DURATIONS.write_text(json.dumps(known | {k: round(v, 1) for k, v in TIMINGS.items()}, indent=1, sort_keys=True) + "\n")
+        terminalreporter.write_line(f"wrote {DURATIONS}")
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +81,23 @@ def fixture_course(tmp_path_factory: pytest.TempPathFactory) -> Course:
     return c
 
 
-def _selected(session: pytest.Session, marker: str) -> list[str]:
-    """Labs of the selected tests that carry ``marker``."""
-    labs = set()
+def _selected(session: pytest.Session, marker: str, param: str = "lab") -> list:
+    """``param`` values of the selected tests that carry ``marker``."""
+    values = {}
     for item in session.items:
         callspec = getattr(item, "callspec", None)
-        if item.get_closest_marker(marker) and callspec and "lab" in callspec.params:
-            labs.add(callspec.params["lab"])
-    return sorted(labs)
+        if item.get_closest_marker(marker) and callspec and param in callspec.params:
+            value = callspec.params[param]
+            values[getattr(value, "file", value)] = value
+    return [values[k] for k in sorted(values)]
+
+
+def _longest_first(tasks: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Tasks by the seconds they took before (unknown ones as the median), longest first."""
+    known = json.loads(DURATIONS.read_text()) if DURATIONS.is_file() else {}
+    names = {t: f"{t[0]} {t[1]} {t[2]}".strip() for t in tasks}
+    default = sorted(known.values())[len(known) // 2] if known else 0.0
+    return sorted(tasks, key=lambda t: -known.get(names[t], default))
 
 
 @pytest.fixture(scope="session")
@@ -84,12 +109,16 @@ def lab_work(request: pytest.FixtureRequest, course: Course, generated: Run, doc
     scratch = tmp_path_factory.mktemp("work")
     grade_labs = _selected(request.session, "lab_grades")
     nbval_labs = _selected(request.session, "lab_nbval")
+    lessons = [w.file for w in _selected(request.session, "lab_lessons", "week")]
     pairs = submit_roles(course, grade_labs, scratch, work) if grade_labs else []
     settings = Settings.from_env()
 
     def do(task: tuple[str, str, str]) -> None:
         kind, lab, role = task
         t0 = time.perf_counter()
+        if kind == "lessons":  # in week order, on one sandbox: each lesson its own TIMINGS entry
+            work.lessons = run_lessons(lessons, f"lessons-{uuid.uuid4().hex[:8]}")
+            return
         if kind == "nbval":
             work.nbval[lab] = run_nbval(lab, scratch)
         else:
@@ -97,7 +126,9 @@ def lab_work(request: pytest.FixtureRequest, course: Course, generated: Run, doc
         TIMINGS[f"{kind} {lab} {role}".strip()] = time.perf_counter() - t0
 
     tasks = [("nbval", lab, "") for lab in nbval_labs] + [("grade", lab, role) for lab, role in pairs]
-    tasks.sort(key=lambda t: t[2] == "blank")  # the short blank runs fill the pool's tail
+    tasks = _longest_first(tasks)
+    if lessons:  # one long serial task (~150 s): start it first
+        tasks.insert(0, ("lessons", "", ""))
     with interruptible():  # Ctrl-C or a CI timeout's SIGTERM: kill the runs, tear the sandboxes down
         run_pool(JOBS, [lambda t=t: do(t) for t in tasks])
     return work

@@ -2,7 +2,8 @@
 
 Knobs (environment): ``LABKIT_TEST_JOBS`` (parallel autogrades / nbval runs, default 3),
 ``LABKIT_TEST_GRADE_TIMEOUT`` (seconds per submission, default 420),
-``LABKIT_TEST_NBVAL_TIMEOUT`` (seconds per notebook, default 420).
+``LABKIT_TEST_NBVAL_TIMEOUT`` (seconds per notebook, default 420), ``LABKIT_LESSON_TIMEOUT_S``
+(seconds per lesson, default 300).
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -28,6 +32,7 @@ LABS_DIR = REPO / "labs"
 JOBS = int(os.environ.get("LABKIT_TEST_JOBS", "3"))
 GRADE_TIMEOUT = float(os.environ.get("LABKIT_TEST_GRADE_TIMEOUT", "420"))
 NBVAL_TIMEOUT = float(os.environ.get("LABKIT_TEST_NBVAL_TIMEOUT", "420"))
+LESSON_TIMEOUT = float(os.environ.get("LABKIT_LESSON_TIMEOUT_S", "300"))
 ROLES = ("solution", "wrong", "blank")
 TIMINGS: dict[str, float] = {}
 """Seconds of each autograde / nbval run of the session (printed in the terminal summary)."""
@@ -110,6 +115,7 @@ class LabWork:
 
     grades: dict[tuple[str, str], GradeOutcome] = field(default_factory=dict)
     nbval: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+    lessons: dict[str, LessonRun] = field(default_factory=dict)
     problems: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def outcome(self, lab: str, role: str) -> GradeOutcome:
@@ -151,6 +157,43 @@ def submit_roles(course: Course, labs: list[str], scratch: Path, work: LabWork) 
             except (KeyError, FileNotFoundError) as e:
                 work.problems[(lab, role)] = str(e).strip("'\"")
     return ready
+
+
+@dataclass(frozen=True)
+class LessonRun:
+    """One lesson's nbval run on the shared lesson sandbox, and what it left there."""
+
+    code: int | None
+    output: str
+    seconds: float
+    left: Any  # the sandbox's SandboxStatus right after the lesson (before the next one ran)
+
+
+def run_lessons(files: list[str], sandbox_id: str, timeout_s: float = LESSON_TIMEOUT) -> dict[str, LessonRun]:
+    """``pytest --nbval-lax`` on each lesson of ``files`` in week order against ONE sandbox
+    (``sandbox_id``), as a cohort's shared machine would see them, recording the sandbox's status
+    after each; the sandbox is torn down at the end."""
+    from sandbox import connect
+
+    out: dict[str, LessonRun] = {}
+    env = {**os.environ, "LABKIT_SANDBOX_ID": sandbox_id}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    try:
+        for name in files:
+            cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=180", "-p",
+                   "no:cacheprovider", "-q", f"curriculum/{name}"]
+            t0 = time.perf_counter()
+            try:
+                done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
+                code, text = done.returncode, done.stdout + done.stderr
+            except subprocess.TimeoutExpired as e:
+                code, text = None, e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            seconds = time.perf_counter() - t0
+            TIMINGS[f"lesson {name.removesuffix('.ipynb')}"] = seconds
+            out[name] = LessonRun(code, text, seconds, connect(sandbox_id=sandbox_id, up=False).status())
+    finally:
+        teardown(sandbox_id, Settings.from_env())
+    return out
 
 
 def run_nbval(lab: str, scratch: Path, timeout_s: float = NBVAL_TIMEOUT) -> tuple[int | None, str]:

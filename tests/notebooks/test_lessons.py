@@ -9,8 +9,9 @@ notebook.
 
 Slow check (Docker): every lesson passes ``pytest --nbval-lax`` in a subprocess, in week order,
 against ONE shared sandbox (a unique ``LABKIT_SANDBOX_ID`` torn down at the end), and leaves that
-sandbox as it found it: the baseline serving, ready, no fault active. How long each lesson takes is
-printed (and ``make bench``'s to judge), never asserted.
+sandbox as it found it: the baseline serving, ready, no fault active. The runs are one task of the
+session's lab work (``conftest.lab_work``), beside the labs' grading and nbval runs. How long each
+lesson takes is printed, never asserted.
 
 Knob: ``LABKIT_LESSON_TIMEOUT_S`` (hard timeout of one nbval run, default 300).
 """
@@ -18,16 +19,12 @@ Knob: ``LABKIT_LESSON_TIMEOUT_S`` (hard timeout of one nbval run, default 300).
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbhelpers import LESSON_TIMEOUT as TIMEOUT_S
 
 from labkit.plan import load_plan
 from sandbox.faults import load_catalog
@@ -36,7 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 CURRICULUM = REPO / "curriculum"
 PLAN = load_plan()
 WEEKS = [pytest.param(lesson, id=lesson.file.removesuffix(".ipynb")) for lesson in PLAN.lessons()]
-TIMEOUT_S = float(os.environ.get("LABKIT_LESSON_TIMEOUT_S", "300"))
 
 #: Sandbox calls a lesson must not make: they belong to labs (reset), to the kit's fault
 #: catalog (provider and state primitives) or to teardown - never to a shared sandbox.
@@ -175,44 +171,20 @@ def test_readme_lists_every_lesson_and_lab():
 # --- slow: execute every lesson against one shared sandbox ----------------------------------------
 
 
-@pytest.fixture(scope="session")
-def lesson_sandbox(docker_client, images_built):
-    """One sandbox id for every lesson of the session, torn down (by label) at the end."""
-    from sandbox import make_sandbox
-    from sandbox.settings import Settings
-
-    sandbox_id = f"lessons-{uuid.uuid4().hex[:8]}"
-    yield sandbox_id
-    make_sandbox(Settings.from_env(sandbox_id=sandbox_id)).down()
-
-
-def _run_nbval(path: Path, sandbox_id: str) -> tuple[int | None, str, float]:
-    env = {**os.environ, "LABKIT_SANDBOX_ID": sandbox_id}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=180", "-p", "no:cacheprovider",
-           "-q", str(path.relative_to(REPO))]
-    t0 = time.perf_counter()
-    try:
-        done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return None, out, time.perf_counter() - t0
-    return done.returncode, done.stdout + done.stderr, time.perf_counter() - t0
-
-
 @pytest.mark.docker
 @pytest.mark.slow
+@pytest.mark.lab_lessons
 @pytest.mark.parametrize("week", WEEKS)
-def test_lesson_executes_and_leaves_the_shared_sandbox_healthy(week, lesson_sandbox, record_property):
-    code, output, seconds = _run_nbval(CURRICULUM / week.file, lesson_sandbox)
-    record_property("seconds", round(seconds, 1))
-    print(f"{week.file}: {seconds:.1f} s")
-    assert code is not None, f"{week.file} was cut off after {TIMEOUT_S:.0f} s:\n{output[-4000:]}"
-    assert code == 0, f"nbval of {week.file} failed (exit {code}):\n{output[-6000:]}"
-
-    from sandbox import connect
-
-    st = connect(sandbox_id=lesson_sandbox, up=False).status()
+def test_lesson_executes_and_leaves_the_shared_sandbox_healthy(week, lab_work, record_property):
+    """The session's lab work ran every selected lesson in week order on one sandbox and kept
+    what each left behind (``nbhelpers.run_lessons``)."""
+    run = lab_work.lessons.get(week.file)
+    assert run is not None, f"{week.file} was not run in this session's lab work"
+    record_property("seconds", round(run.seconds, 1))
+    print(f"{week.file}: {run.seconds:.1f} s")
+    assert run.code is not None, f"{week.file} was cut off after {TIMEOUT_S:.0f} s:\n{run.output[-4000:]}"
+    assert run.code == 0, f"nbval of {week.file} failed (exit {run.code}):\n{run.output[-6000:]}"
+    st = run.left
     assert st.spec is not None and st.spec.model == BASELINE["model"] and st.spec.index == BASELINE["index"], \
         f"{week.file} left the shared sandbox serving {st.spec}"
     assert not st.faults, f"{week.file} left faults active: {st.faults}"

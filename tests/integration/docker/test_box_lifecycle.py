@@ -53,6 +53,7 @@ def test_reset_and_down_of_the_graded_sandbox_leave_its_box(docker_client, image
         sb.down()
 
 
+@pytest.mark.xdist_group("foreign-objects")  # makes a stranger: never beside a grader that compares them
 def test_the_reaper_removes_a_dead_graders_sandbox_and_box_only(docker_client, images_built, tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True).stdout.strip()

@@ -25,11 +25,12 @@ from labkit import course as courses
 from labkit.course_grade import grade
 from sandbox import labels
 
-# With the course proofs (make test's second pass, one process): it grades a cohort of boxes, and
-# compares the engine's foreign objects before and after, so nothing else may run beside it.
-pytestmark = [pytest.mark.docker]
+# It compares the engine's foreign objects before and after grading a cohort of boxes: it shares
+# one xdist worker with every test that makes a stranger's container (group "foreign-objects"),
+# so none runs beside it; the rest of the parallel pass makes only labelled objects.
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("foreign-objects")]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "integration" / "docker" / "fixtures"
 LAB = "lab-tamper"
 ATTACKS = sorted(p.stem for p in (FIXTURES / "attacks").glob("*.py"))
