@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
-JOBS ?= 3
+JOBS ?= 4
 
 .PHONY: help setup docker chromium hub-deps hub images demo test test-unit test-docker test-k8s test-notebooks bench lab clean-sandboxes clean
 
@@ -50,17 +50,18 @@ images: setup docker
 demo: images
 	$(BIN)/labkit demo
 
-# Three passes. 1: everything but the notebooks, in parallel (I/O bound on the Docker engine;
-# every test has its own sandbox). 2: the notebook proofs, which share one session of lab work
-# (grading and nbval runs, LABKIT_TEST_JOBS at a time). 3: the latency-judging tests alone, so
-# no other test's load skews (or fakes) an SLO verdict.
-# Every pass runs even when an earlier one failed (a CI log then shows every failure of the
-# run, not the first pass's only); the target fails if any pass did.
+# Two passes. 1: everything but the latency-judging tests, in one xdist session (much of it waits
+# on the engine and on the tests' own clocks): the notebook proofs' lab work (grading, nbval and
+# lesson runs, LABKIT_TEST_JOBS at a time) holds one worker (group "labwork"), the tests that make
+# or compare foreign objects share another ("foreign-objects"); loadgroup hands the largest groups
+# out first and spreads the rest over the other workers.
+# 2: the latency-judging tests alone, so no other test's load skews (or fakes) an SLO verdict.
+# Both passes run even when the first failed (a CI log then shows every failure of the run); the
+# target fails if either did.
 test: images chromium hub-deps
 	@failed=""; \
-	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS) || failed="$$failed 1"; \
-	$(BIN)/pytest -m "not latency" tests/notebooks $(PYTEST_ARGS) || failed="$$failed 2"; \
-	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS) || failed="$$failed 3"; \
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" $(PYTEST_ARGS) || failed="$$failed 1"; \
+	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS) || failed="$$failed 2"; \
 	if [ -n "$$failed" ]; then echo "make test: pass(es)$$failed failed"; exit 1; fi
 
 test-unit: setup
