@@ -50,18 +50,22 @@ images: setup docker
 demo: images
 	$(BIN)/labkit demo
 
-# Two passes. 1: everything but the latency-judging tests, in one xdist session (much of it waits
-# on the engine and on the tests' own clocks): the notebook proofs' lab work (grading, nbval and
-# lesson runs, LABKIT_TEST_JOBS at a time) holds one worker (group "labwork"), the tests that make
-# or compare foreign objects share another ("foreign-objects"); loadgroup hands the largest groups
-# out first and spreads the rest over the other workers.
-# 2: the latency-judging tests alone, so no other test's load skews (or fakes) an SLO verdict.
-# Both passes run even when the first failed (a CI log then shows every failure of the run); the
-# target fails if either did.
+# Three passes; each runs even when an earlier one failed (a CI log then shows every failure of
+# the run), and the target fails if any did.
+# 1: everything but the notebook proofs and the latency-judging tests, in parallel (every test has
+#    its own sandbox); the hub's tests hold one worker, the tests that make or compare foreign
+#    objects (the tamper suite among them) another, the rest spread over the others.
+# 2: the notebook proofs: one pool of lab work (grading, nbval and lesson runs, LABKIT_TEST_JOBS at
+#    a time, longest first) that the tests read. It keeps the CPU busy on its own: run beside
+#    pass 1, both only took longer.
+# 3: the latency-judging tests alone (the live labs of weeks 9, 10 and 12 on one worker, two runs
+#    at a time; the sandbox tests of the latency faults on the other), so no other test's load
+#    skews (or fakes) an SLO verdict.
 test: images chromium hub-deps
 	@failed=""; \
-	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" $(PYTEST_ARGS) || failed="$$failed 1"; \
-	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS) || failed="$$failed 2"; \
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS) || failed="$$failed 1"; \
+	$(BIN)/pytest -m "not latency" tests/notebooks $(PYTEST_ARGS) || failed="$$failed 2"; \
+	LABKIT_TEST_JOBS=2 $(BIN)/pytest -n 2 --dist loadgroup -m latency $(PYTEST_ARGS) || failed="$$failed 3"; \
 	if [ -n "$$failed" ]; then echo "make test: pass(es)$$failed failed"; exit 1; fi
 
 test-unit: setup
