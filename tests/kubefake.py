@@ -49,14 +49,15 @@ from typing import Any
 import kmock as km
 
 from kubecontrollers import ApiWrites, Controllers, iso, meta, owned_by, ready, selected
-from kubeworkload import DEFECT_IMAGE, DataVolume, Workload
+from kubeworkload import DEFECT_IMAGE, MONITORING_IMAGE, DataVolume, Workload
 
 NS, SID = "labkit-t1", "t1"
 VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.1", "gitCommit": "8adc0f041b8e7ad1d30e29cc59c6ae7a15e19828",
            "gitTreeState": "clean", "buildDate": "2025-05-15T08:19:08Z", "goVersion": "go1.24.2", "compiler": "gc",
            "platform": "linux/amd64"}
 GROUPS = {"configmaps": "", "persistentvolumeclaims": "", "services": "", "pods": "", "events": "",
-          "deployments": "apps", "replicasets": "apps", "jobs": "batch"}
+          "serviceaccounts": "", "deployments": "apps", "replicasets": "apps", "jobs": "batch",
+          "roles": "rbac.authorization.k8s.io", "rolebindings": "rbac.authorization.k8s.io"}
 R = {plural: km.resource(group, "v1", plural) for plural, group in GROUPS.items()}
 COMPONENT = "app.kubernetes.io/component"
 Obj = dict[str, Any]
@@ -82,7 +83,7 @@ class FakeCluster(ApiWrites, Controllers):
 
     def __init__(self, kmock: Any, default_image: str = "labkit/modelapi:1.0.0") -> None:
         self.k = kmock
-        self.images: set[str] = {default_image, DEFECT_IMAGE}
+        self.images: set[str] = {default_image, DEFECT_IMAGE, MONITORING_IMAGE}
         self.nodes_readable = True
         self.quota_pods: int | None = None
         self.answers: dict[str, Callable[[Any], tuple[int, Any]]] = {}

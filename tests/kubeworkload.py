@@ -6,9 +6,11 @@ from its spec as the kit's images would behave, and the data volume its Jobs wor
   code 3, ``crash-on-start`` in its log), an index that is missing or built by the other model
   runs but answers ``/readyz`` 503 with the model API's own reason (``index-missing``,
   ``model-mismatch``), an image the node does not hold is ``ErrImageNeverPull``; else ready.
+  Prometheus and Alertmanager (the monitoring image's commands) are ready.
 * ``Workload.http`` answers what the model API (or the provider) answers: ``/healthz``,
   ``/readyz``, ``/version``, ``/v1/search``, ``/metrics`` with ``modelapi_requests_total``
-  by route, the provider's ``/admin/mode``; every request is counted in ``served``.
+  by route, the provider's ``/admin/mode``, Prometheus's and Alertmanager's ``/-/ready`` (a test
+  that queries them answers through ``FakeCluster.answers``); every request is counted in ``served``.
 * ``job_pod`` runs a Job's command against ``DataVolume``: ``ls`` of the corpus and index
   folders, ``list-indexes``, ``build-index``, ``add-snapshot``; other subcommands answer what
   the cluster's ``job_out`` says (or fail with ``job_fail``).
@@ -23,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFECT_IMAGE = "labkit/modelapi:1.1.0-rc1"
+MONITORING_IMAGE = "labkit/monitoring:2.42.0-1"
+MONITORING = ("prometheus", "prometheus-alertmanager")  # the monitoring image's commands
 CRASH = '{"level":"error","msg":"defect crash-on-start: refusing to serve"}'
 DIMS = {"v1": 256, "v2": 384}
 Obj = dict[str, Any]
@@ -67,7 +71,7 @@ class DataVolume:
 class Workload:
     """What one pod's main container does."""
 
-    kind: str  # modelapi | provider
+    kind: str  # modelapi | provider | monitoring
     state: str = "ready"  # ready | unready | crash | noimage
     image: str = ""
     model: str = ""
@@ -120,6 +124,8 @@ class Workload:
         self.served[route] += 1
         if self.kind == "provider":
             return _provider(cluster, method, route, body)
+        if self.kind == "monitoring":  # a test that reads Prometheus answers it (``answers``)
+            return (200, b"ready\n") if route in ("/-/ready", "/-/healthy") else (404, {"detail": "Not Found"})
         ready = {"ready": True, "model": self.model, "index": self.index} if self.state == "ready" else {
             "ready": False, "reason": self.reason, "detail": self.detail}
         if route == "/healthz":
@@ -168,11 +174,14 @@ def classify(pod_spec: Obj, config: dict[str, str], cluster: Any) -> Workload:
     """The workload of a pod with ``pod_spec``, as the kit's images behave."""
     c = pod_spec["containers"][0]
     image, env = c["image"], _env(c, config)
-    kind = "provider" if "provider" in (c.get("command") or []) else "modelapi"
+    command = c.get("command") or [""]
+    kind = "provider" if "provider" in command else "monitoring" if command[0] in MONITORING else "modelapi"
     w = Workload(kind, image=image, model=env.get("MODEL_VERSION", ""), index=env.get("INDEX_NAME", ""),
                  top_k=int(env.get("TOP_K") or 5))
     if image not in cluster.images:
         w.state = "noimage"
+    elif kind == "monitoring":
+        w.state = "ready"
     elif kind == "provider":
         w.state = "crash" if cluster.provider_crashes else "ready"
         w.exit_code, w.crash_log = 1, "ValueError: PROVIDER_MODE='sloww' must be one of ok, slow, error"

@@ -44,9 +44,12 @@ KINDS: dict[str, tuple[str, str]] = {
     "Service": ("core", "service"),
     "Pod": ("core", "pod"),
     "Event": ("core", "event"),
+    "ServiceAccount": ("core", "service_account"),
     "Deployment": ("apps", "deployment"),
     "ReplicaSet": ("apps", "replica_set"),
     "Job": ("batch", "job"),
+    "Role": ("rbac", "role"),
+    "RoleBinding": ("rbac", "role_binding"),
 }
 JSON_PATCH = "application/json-patch+json"
 FORBIDDEN_FIX = ("your cluster account may not do this (RBAC) or the namespace quota is exhausted:"
@@ -122,6 +125,7 @@ class KubeApi:
         self.core = client.CoreV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
+        self.rbac = client.RbacAuthorizationV1Api(api_client)
 
     # --- calls and errors -----------------------------------------------------------------
     def call(self, doing: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -10,6 +10,8 @@ One sandbox is one namespace (``labkit-<sandbox id>`` unless ``LABKIT_KUBE_NAMES
               | PROVIDER_URL http://provider:8081 -> Deployment + Service provider
               | PVC labkit-data at /data (read-only), seeded by Job labkit-seed
     ConfigMap modelapi-config (defaults), ConfigMap labkit-state (fault records)
+    Deployment + Service prometheus and alertmanager, their ConfigMaps, ServiceAccount + Role +
+         RoleBinding for pod discovery: made by up(), never waited for (``sandbox._kube.monitoring``)
 
 The objects come from ``k8s/base`` (``sandbox._kube.manifests.render_base``). Revisions are
 numbered by the kit as on the Docker tier and read back off the ReplicaSets
@@ -104,6 +106,7 @@ class KubeSandbox(KubeMonitored, KubeData, Sandbox):
         base = self._base()
         for key in (("ConfigMap", "modelapi-config"), ("PersistentVolumeClaim", "labkit-data")):
             self._ensure(base[key])
+        self._ensure_monitoring(base)  # not waited for: Prometheus starts while the seed Job runs
         if self.api.read("ConfigMap", STATE) is None:
             self._ensure(self._state_map({"version": 2, "faults": {}}))
         self._seed(base[("Job", "labkit-seed")])
@@ -186,6 +189,7 @@ class KubeSandbox(KubeMonitored, KubeData, Sandbox):
                 name = obj["metadata"]["name"]
                 if labels.is_ours(obj["metadata"].get("labels"), self.id) and self.api.delete(kind, name):
                     removed.append(f"{kind.lower()}/{name}")
+        removed += self._remove_monitoring_rbac()
         ns = self.api.read_namespace()
         ns_labels = (ns or {}).get("metadata", {}).get("labels")
         if ns and labels.is_ours(ns_labels, self.id) and "labkit.dev/cohort" not in ns_labels:

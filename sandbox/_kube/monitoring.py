@@ -8,6 +8,10 @@ ConfigMap ``prometheus-rules-trainee``. The kubelet syncs a changed ConfigMap in
 within about a minute, so an install waits until Prometheus's pod reads the new text before
 the caller reloads. ``promtool`` runs in a one-off container of the monitoring image on the
 local Docker engine (the machine that runs the labs), the cluster needs nothing more.
+
+``up`` creates the stack (``_ensure_monitoring``: every object of the base whose component is
+Prometheus or Alertmanager, and an empty trainee ConfigMap) without waiting for it: it starts
+while the seed Job runs, and until it answers the surface says Prometheus is unavailable.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import yaml
 
 from .. import labels
-from ..errors import InfrastructureError, PrometheusUnavailable
+from ..errors import InfrastructureError, KubeForbidden, PrometheusUnavailable
 from ..monitoring import kit_rule_files
 from .api import ServiceProxy
 
@@ -27,6 +31,18 @@ PROMETHEUS, ALERTMANAGER = "prometheus", "alertmanager"
 RULES_CM, TRAINEE_RULES_CM = "prometheus-rules", "prometheus-rules-trainee"
 TRAINEE_RULES_DIR = "/etc/labkit/rules/trainee"
 SYNC_TIMEOUT_S = 150.0
+#: The order ``up`` creates the stack's kinds in: what a pod runs as or mounts before the pod.
+CREATE_ORDER = ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "Deployment")
+#: Kinds a cohort trainee may not read or write (no RBAC); the instructor's overlay applies them.
+RBAC_KINDS = ("ServiceAccount", "Role", "RoleBinding")
+
+
+def monitoring_objects(base: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects of ``k8s/base/monitoring*.yaml`` among the rendered base, in creation order."""
+    objs = [o for o in base.values() if (o["metadata"].get("labels") or {}).get(labels.COMPONENT)
+            in (PROMETHEUS, ALERTMANAGER)]
+    return sorted(objs, key=lambda o: CREATE_ORDER.index(o["kind"]) if o["kind"] in CREATE_ORDER
+                  else len(CREATE_ORDER))
 
 
 def rules_configmap() -> dict[str, Any]:
@@ -67,6 +83,39 @@ class KubeMonitored:
             proxies[service] = ServiceProxy(self.api, service, 0, target=f"services/{service}:web")  # type: ignore[attr-defined]
         return proxies[service].url
 
+    def _ensure_monitoring(self, base: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Create what is missing of the monitoring stack, and the empty trainee rules
+        ConfigMap; never waits (the pods start meanwhile). Nothing when monitoring is off."""
+        if not self.settings.monitoring.enabled:  # type: ignore[attr-defined]
+            return
+        for obj in monitoring_objects(base):
+            try:
+                self._ensure(obj)  # type: ignore[attr-defined]
+            except KubeForbidden:  # a cohort trainee may not touch RBAC: the instructor's overlay made it
+                if obj["kind"] not in RBAC_KINDS:
+                    raise
+        self._ensure(self._trainee_rules_cm({}))  # type: ignore[attr-defined]
+
+    def _remove_monitoring_rbac(self) -> list[str]:
+        """``down``'s part for the kinds it does not otherwise delete (gone with the namespace
+        when the kit made it; a cohort trainee may not list them: the instructor's)."""
+        removed = []
+        for kind in reversed(RBAC_KINDS):
+            try:
+                found = self.api.list(kind, labels.kube_selector(self.id))  # type: ignore[attr-defined]
+            except KubeForbidden:
+                continue
+            for obj in found:
+                if self.api.delete(kind, obj["metadata"]["name"]):  # type: ignore[attr-defined]
+                    removed.append(f"{kind.lower()}/{obj['metadata']['name']}")
+        return removed
+
+    def _trainee_rules_cm(self, data: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": TRAINEE_RULES_CM, "namespace": self.namespace,  # type: ignore[attr-defined]
+                             "labels": labels.for_sandbox(self.id, PROMETHEUS)},  # type: ignore[attr-defined]
+                "data": data}
+
     def _close_monitoring_proxies(self) -> None:
         for proxy in (self._monitoring_proxies or {}).values():
             proxy.close()
@@ -93,12 +142,8 @@ class KubeMonitored:
             data.pop(f"{name}.yml", None)
         else:
             data[f"{name}.yml"] = text
-        cm = {"apiVersion": "v1", "kind": "ConfigMap",
-              "metadata": {"name": TRAINEE_RULES_CM, "namespace": self.namespace,  # type: ignore[attr-defined]
-                           "labels": labels.for_sandbox(self.id, "prometheus")},  # type: ignore[attr-defined]
-              "data": data}
         if self.api.read("ConfigMap", TRAINEE_RULES_CM) is None:  # type: ignore[attr-defined]
-            self.api.create(cm)  # type: ignore[attr-defined]
+            self.api.create(self._trainee_rules_cm(data))  # type: ignore[attr-defined]
         else:
             self.api.patch("ConfigMap", TRAINEE_RULES_CM, {"data": {f"{name}.yml": text}})  # type: ignore[attr-defined]
         self._wait_synced(name, text)

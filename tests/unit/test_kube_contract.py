@@ -28,6 +28,12 @@ from sandbox.errors import (
 )
 
 TRACK = "labkit.dev/track"
+#: What ``up`` creates of the monitoring stack, in order (k8s/base/monitoring*.yaml, then the trainee rules).
+MONITORING = [("serviceaccounts", "prometheus"), ("roles", "prometheus-discovery"),
+              ("rolebindings", "prometheus-discovery"), ("configmaps", "prometheus-config"),
+              ("configmaps", "alertmanager-config"), ("configmaps", "prometheus-rules"), ("services", "prometheus"),
+              ("services", "alertmanager"), ("deployments", "prometheus"), ("deployments", "alertmanager"),
+              ("configmaps", "prometheus-rules-trainee")]
 
 
 def requests(kmock, method: str, plural: str | None = None, subresource: str | None = "") -> list:
@@ -52,15 +58,18 @@ async def test_up_creates_labelled_objects_in_its_namespace_then_is_idempotent(k
     await run(kube_sb.up)
     posts = requests(kmock, "POST")
     assert [(r.resource.plural, r.data["metadata"]["name"]) for r in posts] == [
-        ("configmaps", "modelapi-config"), ("persistentvolumeclaims", "labkit-data"), ("configmaps", "labkit-state"),
-        ("jobs", "labkit-seed"), ("deployments", "provider"), ("services", "provider"), ("services", "modelapi")]
+        ("configmaps", "modelapi-config"), ("persistentvolumeclaims", "labkit-data"),
+        *MONITORING,  # before the seed Job is waited for: the stack starts meanwhile (test_kube_monitoring_up.py)
+        ("configmaps", "labkit-state"), ("jobs", "labkit-seed"), ("deployments", "provider"), ("services", "provider"),
+        ("services", "modelapi")]
     for r in posts:
         assert f"/namespaces/{NS}/" in r.url.path and r.data["metadata"]["namespace"] == NS
         assert labels.is_ours(r.data["metadata"]["labels"], "t1")
         template = r.data.get("spec", {}).get("template")
         if template:
             assert labels.is_ours(template["metadata"]["labels"], "t1")
-    assert json.loads(posts[2].data["data"]["state.json"]) == {"faults": {}, "version": 2}
+    [state] = [r for r in posts if r.data["metadata"]["name"] == "labkit-state"]
+    assert json.loads(state.data["data"]["state.json"]) == {"faults": {}, "version": 2}
     assert posts[-1].data["spec"]["selector"][TRACK] == "stable"  # the front door: the stable track only
     assert [r.url.path for r in kmock if r.method == "GET"][:2] == ["/version/", f"/api/v1/namespaces/{NS}"]
     await run(kube_sb.up)
