@@ -54,10 +54,10 @@ demo: images
 # the run), and the target fails if any did.
 # 1: everything but the notebook proofs and the latency-judging tests, in parallel (every test has
 #    its own sandbox); the hub's tests hold one worker, the tests that make or compare foreign
-#    objects (the tamper suite among them) another, the rest spread over the others.
+#    objects another, the rest spread over the others.
 # 2: the notebook proofs: one pool of lab work (grading, nbval and lesson runs, LABKIT_TEST_JOBS at
-#    a time, longest first) that the tests read. It keeps the CPU busy on its own: run beside
-#    pass 1, both only took longer.
+#    a time, longest first) that the tests read, then the tamper suite alone (its attacks load the
+#    machine on purpose). Both keep the CPU busy on their own: run beside pass 1, all took longer.
 # 3: the latency-judging tests alone (the live labs of weeks 9, 10 and 12 on one worker, two runs
 #    at a time; the sandbox tests of the latency faults on the other), so no other test's load
 #    skews (or fakes) an SLO verdict.
