@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from waits import SERVER_WAIT_MS
 from hubsession import LAB, HubSession, start, stop
 
 from labkit import course_grade
@@ -25,7 +26,7 @@ from sandbox.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow, pytest.mark.xdist_group("hub")]
 RIGHT, WRONG = "sb.deploy(model='v1', index='2026-11-01')", "sb.deploy(model='v2', index='2026-11-01')"
-LONG = 300_000  # ms: anything a busy machine (or one twice as slow) does server-side
+LONG = SERVER_WAIT_MS
 
 
 @pytest.fixture(scope="module")

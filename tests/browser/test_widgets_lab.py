@@ -7,6 +7,7 @@ import json
 
 import nbformat
 import pytest
+from waits import SERVER_WAIT_MS
 
 from labkit.hypotheses import hypothesis_logs
 
@@ -42,8 +43,8 @@ ENTRY = "rev 3 set TOP_K=1 - the default search returns one runbook"
 
 def _open(page, lab, name):
     page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
-    page.locator(".jp-Notebook").wait_for(timeout=60_000)
-    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=90_000)  # kernel ready
+    page.locator(".jp-Notebook").wait_for(timeout=SERVER_WAIT_MS)
+    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=SERVER_WAIT_MS)  # kernel ready
 
 
 def test_widgets_render_and_a_hypothesis_survives_save_and_reload(browser, jupyter_lab):
@@ -56,18 +57,18 @@ def test_widgets_render_and_a_hypothesis_survives_save_and_reload(browser, jupyt
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     panel = page.locator(".labkit-sandbox-panel")
-    panel.wait_for(timeout=90_000)
+    panel.wait_for(timeout=SERVER_WAIT_MS)
     assert "serving revision 2" in panel.inner_text() and "CHG-7" in panel.inner_text()
     clock = page.locator(".labkit-gameday-clock")
-    clock.wait_for(timeout=30_000)
+    clock.wait_for(timeout=SERVER_WAIT_MS)
     assert "min since injection" in clock.inner_text() and "min left" in clock.inner_text()
     log = page.locator(".labkit-hypothesis-log")
-    log.wait_for(timeout=30_000)
+    log.wait_for(timeout=SERVER_WAIT_MS)
     log.locator("select").first.select_option(label="Hypothesis")
     log.locator("select").nth(1).select_option(label="config")
     log.locator("textarea").fill(ENTRY)
     log.get_by_role("button", name="Add entry").click()
-    page.locator(".labkit-log-entries", has_text=ENTRY).wait_for(timeout=30_000)
+    page.locator(".labkit-log-entries", has_text=ENTRY).wait_for(timeout=SERVER_WAIT_MS)
     page.keyboard.press("Control+s")
     saved = None
     for _ in range(60):  # the save is asynchronous
@@ -82,5 +83,5 @@ def test_widgets_render_and_a_hypothesis_survives_save_and_reload(browser, jupyt
     assert any(m["state"].get("log_id") == "triage-frame" and m["state"]["entries"] for m in widget_state.values())
     page.reload()
     _open(page, jupyter_lab, "widgets.ipynb")
-    page.get_by_text(ENTRY).first.wait_for(timeout=60_000)  # restored from the notebook, no cell re-run
+    page.get_by_text(ENTRY).first.wait_for(timeout=SERVER_WAIT_MS)  # restored from the notebook, no cell re-run
     page.close()
