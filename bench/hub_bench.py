@@ -1,6 +1,6 @@
 """Cohort-hub figures for ``make bench`` (section ``hub`` of ``bench/run.py``): a real hub
 (``labkit.hub.runner.up``, brought up as ``tests/browser/hubsession.py`` does) on free ports, with
-generated trainees ``hbench<tag>t<i>`` and an instructor, all removed by name afterwards.
+generated trainees ``hbench<tag>a``, ``...b``, ... and an instructor, all removed by name afterwards.
 
 * ``login``: per trainee, seconds from opening ``/hub/login`` (httpx posting the form with its
   ``_xsrf``, as a browser does) to the server ready in the hub's API, to JupyterLab's page, and
@@ -50,9 +50,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 sys.path.insert(0, str(ROOT / "tests" / "notebooks"))
 
-from hubsession import HubSession, free_port, make_course, stop  # noqa: E402
+from hubsession import HubSession, free_port, start, stop  # noqa: E402
 
-from labkit.hub import passwords, runner  # noqa: E402
+from labkit.hub import runner  # noqa: E402
 from sandbox import labels  # noqa: E402
 from sandbox._docker import engine  # noqa: E402
 
@@ -76,30 +76,6 @@ while time.monotonic() < end:
     lat.append(time.perf_counter() - t0)
 print(json.dumps({{"calls": len(lat), "errors": errors, "p95_ms": 1000 * sorted(lat)[int(0.95 * (len(lat) - 1))]}}))
 """
-
-
-def start_cohort(tmp: Path, n: int) -> HubSession:
-    """``hubsession.start`` with ``n`` trainees: the hub up, every user with a password."""
-    tag = uuid.uuid4().hex[:6]
-    trainees, instructor = tuple(f"hbench{tag}t{i}" for i in range(n)), f"hbench{tag}m"
-    course = make_course(tmp / "course", trainees, instructor)
-    base = Path(f"/tmp/lkhub-bench-{tag}")
-    (base / "home").mkdir(parents=True)
-    for folder in (base, base / "home"):
-        os.chmod(folder, 0o755)
-    cfg = runner.make_config(course, base / "state", None, port=free_port(), hub_port=free_port(),
-                             proxy_api_port=free_port(), service_port=free_port(), home_root=base / "home",
-                             group=f"lkbench-{tag}", grade_timeout_s=300.0)
-    session = HubSession(cfg, course, trainees, instructor)  # type: ignore[arg-type] - n trainees
-    try:
-        runner.up(cfg)
-        for user in cfg.users:
-            session.secrets[user] = passwords.generate()
-            passwords.set_password(cfg.file("passwords.json"), user, session.secrets[user])
-    except BaseException:
-        stop(session)
-        raise
-    return session
 
 
 def bare_lab_s(bin_dir: Path) -> float:
@@ -354,7 +330,7 @@ def run(results: dict[str, Any]) -> None:
                                "load_average_start": [round(x, 2) for x in os.getloadavg()]}
     tmp, session = Path(tempfile.mkdtemp(prefix="labkit-hub-bench-")), None
     try:
-        session = start_cohort(tmp, max(steps))
+        session = start(tmp, trainees=max(steps), prefix="hbench")
         measure(session, steps, window, figures)
         summarise(figures)
     except Exception as e:  # noqa: BLE001 - keep the figures measured so far, say what failed

@@ -1,5 +1,5 @@
 """A real cohort hub for the browser tests: ``labkit hub up`` on free ports, for a private copy of
-the course holding the fixture lab, with two trainees and an instructor whose names carry a
+the course holding the fixture lab, with trainees (two by default) and an instructor whose names carry a
 random suffix (their Unix accounts, group, firewall chain, sandboxes and state are removed
 afterwards, by name; nothing else is touched)."""
 
@@ -38,7 +38,7 @@ def free_port() -> int:
 class HubSession:
     cfg: HubConfig
     course: Course
-    trainees: tuple[str, str]
+    trainees: tuple[str, ...]
     instructor: str
     secrets: dict[str, str] = field(default_factory=dict)
 
@@ -85,19 +85,24 @@ def make_course(root: Path, trainees: tuple[str, ...], mentor: str) -> Course:
     return course
 
 
-def start(tmp: Path) -> HubSession:
+def start(tmp: Path, trainees: int = 2, prefix: str = "hb") -> HubSession:
+    """The hub up for ``trainees`` trainees (``<prefix><tag>a``, ``...b``, ...) and an instructor
+    (``<prefix><tag>m``), every user with a password; torn down again if any step fails.
+    ``make bench`` uses another ``prefix``, so its cohort and a test run's never share a name."""
+    if not 1 <= trainees <= 12:  # a..l: "m" is the instructor's
+        raise ValueError(f"1 to 12 trainees, got {trainees}")
     tag = uuid.uuid4().hex[:6]
-    trainees = (f"hb{tag}a", f"hb{tag}b")
-    instructor = f"hb{tag}m"
-    course = make_course(tmp / "course", trainees, instructor)
-    base = Path(f"/tmp/lkhub-{tag}")
+    names = tuple(f"{prefix}{tag}{chr(ord('a') + i)}" for i in range(trainees))
+    instructor = f"{prefix}{tag}m"
+    course = make_course(tmp / "course", names, instructor)
+    base = Path(f"/tmp/lk{prefix}-{tag}")
     (base / "home").mkdir(parents=True)
     os.chmod(base, 0o755)
     os.chmod(base / "home", 0o755)
     cfg = runner.make_config(course, base / "state", None, port=free_port(), hub_port=free_port(),
                              proxy_api_port=free_port(), service_port=free_port(), home_root=base / "home",
-                             group=f"lkt-{tag}", grade_timeout_s=300.0)
-    session = HubSession(cfg, course, trainees, instructor)
+                             group=f"lk{prefix}-{tag}", grade_timeout_s=300.0)
+    session = HubSession(cfg, course, names, instructor)
     try:
         runner.up(cfg)
         for user in cfg.users:
