@@ -117,7 +117,7 @@ def lab_work(request: pytest.FixtureRequest, course: Course, generated: Run, doc
         kind, lab, role = task
         t0 = time.perf_counter()
         if kind == "lessons":  # in week order, on one sandbox: each lesson its own TIMINGS entry
-            work.lessons = run_lessons(lessons, f"lessons-{uuid.uuid4().hex[:8]}")
+            work.lessons = run_lessons(lessons, f"lessons-{uuid.uuid4().hex[:8]}", scratch)
             return
         if kind == "nbval":
             work.nbval[lab] = run_nbval(lab, scratch)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
@@ -25,6 +23,8 @@ from wrong_submissions import WRONG, make_wrong
 
 from labkit.course import Course, add_student, submit
 from labkit.course_grade import GradeOutcome, run_with_timeout, teardown
+from sandbox import connect
+from sandbox.api import SandboxStatus
 from sandbox.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,6 +159,18 @@ def submit_roles(course: Course, labs: list[str], scratch: Path, work: LabWork) 
     return ready
 
 
+def nbval(notebook: str, cwd: Path, sandbox_id: str, cell_timeout_s: int, timeout_s: float, log: Path) -> int | None:
+    """``pytest --nbval-lax notebook`` in ``cwd`` against the sandbox ``sandbox_id``, output to
+    ``log``; its whole process tree (kernel included) killed after ``timeout_s``. The exit
+    status, or None when it was cut off."""
+    env = {**os.environ, "LABKIT_SANDBOX_ID": sandbox_id}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", f"--nbval-cell-timeout={cell_timeout_s}", "-p",
+           "no:cacheprovider", "-q", notebook]
+    with log.open("w", encoding="utf-8") as out:
+        return run_with_timeout(cmd, cwd, env, timeout_s, out)
+
+
 @dataclass(frozen=True)
 class LessonRun:
     """One lesson's nbval run on the shared lesson sandbox, and what it left there."""
@@ -166,50 +178,39 @@ class LessonRun:
     code: int | None
     output: str
     seconds: float
-    left: Any  # the sandbox's SandboxStatus right after the lesson (before the next one ran)
+    left: SandboxStatus  # the sandbox right after the lesson (before the next one ran)
 
 
-def run_lessons(files: list[str], sandbox_id: str, timeout_s: float = LESSON_TIMEOUT) -> dict[str, LessonRun]:
-    """``pytest --nbval-lax`` on each lesson of ``files`` in week order against ONE sandbox
-    (``sandbox_id``), as a cohort's shared machine would see them, recording the sandbox's status
-    after each; the sandbox is torn down at the end."""
-    from sandbox import connect
-
+def run_lessons(files: list[str], sandbox_id: str, scratch: Path,
+                timeout_s: float = LESSON_TIMEOUT) -> dict[str, LessonRun]:
+    """nbval on each lesson of ``files`` in week order against ONE sandbox (``sandbox_id``), as a
+    cohort's shared machine would see them, recording the sandbox's status after each; the
+    sandbox is torn down at the end."""
     out: dict[str, LessonRun] = {}
-    env = {**os.environ, "LABKIT_SANDBOX_ID": sandbox_id}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    (scratch / "lessons").mkdir(parents=True, exist_ok=True)
     try:
         for name in files:
-            cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=180", "-p",
-                   "no:cacheprovider", "-q", f"curriculum/{name}"]
+            log = scratch / "lessons" / f"{name}.log"
             t0 = time.perf_counter()
-            try:
-                done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
-                code, text = done.returncode, done.stdout + done.stderr
-            except subprocess.TimeoutExpired as e:
-                code, text = None, e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            code = nbval(f"curriculum/{name}", REPO, sandbox_id, 180, timeout_s, log)
             seconds = time.perf_counter() - t0
             TIMINGS[f"lesson {name.removesuffix('.ipynb')}"] = seconds
-            out[name] = LessonRun(code, text, seconds, connect(sandbox_id=sandbox_id, up=False).status())
+            out[name] = LessonRun(code, log.read_text(encoding="utf-8", errors="replace"), seconds,
+                                  connect(sandbox_id=sandbox_id, up=False).status())
     finally:
         teardown(sandbox_id, Settings.from_env())
     return out
 
 
 def run_nbval(lab: str, scratch: Path, timeout_s: float = NBVAL_TIMEOUT) -> tuple[int | None, str]:
-    """``pytest --nbval-lax`` on a copy of the lab's source folder, on a sandbox of its own
-    that is torn down afterwards; (exit status or None on timeout, output)."""
+    """nbval on a copy of the lab's source folder, on a sandbox of its own that is torn down
+    afterwards; (exit status or None on timeout, output)."""
     folder = scratch / "nbval" / lab
     shutil.copytree(LABS_DIR / "source" / lab, folder, ignore=IGNORE, dirs_exist_ok=True)
     sandbox_id = f"nbval-{lab[:20]}-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "LABKIT_SANDBOX_ID": sandbox_id}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=240", "-p",
-           "no:cacheprovider", "-q", f"{lab}.ipynb"]
     log = folder.parent / f"{lab}.log"
     try:
-        with log.open("w", encoding="utf-8") as out:
-            code = run_with_timeout(cmd, folder, env, timeout_s, out)
+        code = nbval(f"{lab}.ipynb", folder, sandbox_id, 240, timeout_s, log)
     finally:
         teardown(sandbox_id, Settings.from_env())
     return code, log.read_text(encoding="utf-8", errors="replace")
