@@ -64,25 +64,71 @@ def open_lab(page, tries: int = 3) -> None:
     raise AssertionError(f"JupyterLab at {page.url} kept failing to load its theme")
 
 
-def formgrader(page, hub: HubSession, tries: int = 2):
+def dismiss_dialogs(page) -> None:
+    """Close the modal dialogs JupyterLab raises when a request of a busy machine failed (e.g.
+    "File Load Error ... Failed to fetch" while it restored the last open notebook), as a user
+    would, and say so: they block every click but say nothing about what the test checks."""
+    dialogs = page.locator(".jp-Dialog")
+    for _ in range(5):
+        if dialogs.count() == 0:
+            return
+        dialog = dialogs.last
+        text = " ".join(dialog.inner_text(timeout=5_000).split())
+        if "Error Loading Theme" in text:
+            open_lab(page)
+            continue
+        print(f"JupyterLab at {page.url} showed a dialog {text[:200]!r}; dismissing it")
+        dialog.locator(".jp-Dialog-button").last.click(timeout=10_000)
+        dialog.wait_for(state="detached", timeout=30_000)
+    raise AssertionError(f"JupyterLab at {page.url} kept raising dialogs")
+
+
+def done(page) -> None:
+    """Close a user's browser context when their part is over: the test's pages are then not all
+    polling their servers at once."""
+    page.context.close()
+
+
+def formgrader(page, hub: HubSession, tries: int = 3):
     """The formgrader as JupyterLab shows it: a frame in the formgrader service's Lab. A frame
-    that shows no assignment row is reloaded once, as an instructor would; a second blank frame
-    fails with what the frame showed and the hub log's last lines, so a red run says why."""
-    seen = []
-    for attempt in range(tries):
-        page.goto(f"{hub.url}/services/{hub.cfg.course_id}/lab?formgrader=true")
-        open_lab(page)
-        frame = page.frame_locator("#formgrader-iframe iframe")
-        try:
-            frame.locator("tr", has_text=LAB).first.wait_for(timeout=90_000)
-            return frame
-        except PlaywrightTimeout:
-            shown = frame.locator("body").inner_text(timeout=5_000) if frame.locator("body").count() else "(no frame body)"
-            seen.append(f"try {attempt + 1}: the formgrader frame showed: {shown[:800]!r}")
-            print(seen[-1])
+    that shows no assignment row (its page loaded, its list did not) is reloaded, as an
+    instructor would, at most ``tries`` times; then it fails with what the frame showed, every
+    formgrader request that failed or was refused, and the hub log's formgrader lines, so a red
+    run says why."""
+    seen, refused = [], []
+
+    def on_response(response) -> None:
+        if "/formgrader" in response.url and response.status >= 400:
+            refused.append(f"{response.status} {response.request.method} {response.url}")
+
+    def on_failed(request) -> None:
+        if "/formgrader" in request.url or "/services/" in request.url:
+            refused.append(f"failed ({request.failure}) {request.method} {request.url}")
+
+    page.on("response", on_response)
+    page.on("requestfailed", on_failed)
+    try:
+        for attempt in range(tries):
+            page.goto(f"{hub.url}/services/{hub.cfg.course_id}/lab?formgrader=true")
+            open_lab(page)
+            dismiss_dialogs(page)
+            frame = page.frame_locator("#formgrader-iframe iframe")
+            try:
+                frame.locator("tr", has_text=LAB).first.wait_for(timeout=90_000)
+                return frame
+            except PlaywrightTimeout:
+                shown = frame.locator("body").inner_text(timeout=5_000) if frame.locator("body").count() else "(no frame body)"
+                seen.append(f"try {attempt + 1}: the formgrader frame showed: {shown[:300]!r}")
+                print(seen[-1])
+    finally:
+        page.remove_listener("response", on_response)
+        page.remove_listener("requestfailed", on_failed)
     log = hub.cfg.file("jupyterhub.log")
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else "(no hub log)"
-    raise AssertionError("\n".join(seen) + f"\nlast lines of {log}:\n{tail}")
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else ["(no hub log)"]
+    ours = [line for line in lines if "formgrader" in line or " 5" in line[:60]][-60:]
+    raise AssertionError("\n".join(seen) + "\nformgrader requests that failed or were refused:\n"
+                         + ("\n".join(refused[-30:]) or "(none)")
+                         + f"\nformgrader lines of {log}:\n" + "\n".join(ours))
 
 
 def click_and_confirm(frame, target, timeout: int = 120_000) -> str:
@@ -96,6 +142,7 @@ def click_and_confirm(frame, target, timeout: int = 120_000) -> str:
 
 
 def assignment_list(page):
+    dismiss_dialogs(page)
     page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
     page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
     return page.locator(".jp-Activity, #nbgrader-assignment-list, .nbgrader-assignment-list").last
@@ -116,6 +163,7 @@ def work_on(page, hub: HubSession, user: str, solution: str) -> None:
     page.locator(".jp-Notebook").wait_for(timeout=LONG)
     page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=LONG)
     editor = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".cm-content")
+    dismiss_dialogs(page)
     editor.click()
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(solution)
@@ -144,7 +192,9 @@ def test_a_cohort_releases_works_submits_is_graded_and_gets_its_own_feedback(bro
     assert (hub.cfg.exchange / hub.cfg.course_id / "outbound" / LAB).is_dir()
 
     for user, solution in ((ann, RIGHT), (bob, WRONG)):
-        work_on(login(browser, hub, user), hub, user, solution)
+        page = login(browser, hub, user)
+        work_on(page, hub, user, solution)
+        done(page)
     inbound = sorted(p.name.split("+")[0] for p in (hub.cfg.exchange / hub.cfg.course_id / "inbound").iterdir())
     assert inbound == [ann, bob]
 
@@ -179,6 +229,7 @@ def test_a_cohort_releases_works_submits_is_graded_and_gets_its_own_feedback(bro
         assert mine, f"{user} fetched no feedback"
         html = mine[-1].read_text()
         assert re.search(r"Score:\s*" + re.escape(score).replace(r"\ ", r"\s*"), html), html[:400]
+        done(page)
     listing = hub.as_user(ann, f"import os; print(os.listdir({str(hub.cfg.exchange / hub.cfg.course_id / 'feedback')!r}))")
     assert listing.returncode != 0 and "PermissionError" in listing.stderr  # no one else's by listing
 
