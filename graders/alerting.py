@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -90,7 +91,7 @@ def drift_alert_fires(sb: Any, alert: str = "QueryDrift", rule_file: str = "quer
         seen = "no rule file loaded" if source is None else f"{rule_file} loaded without an alert named {alert}"
         return broken("drift_alert_fires", seen, expected, how)
     shape, notes = _rule_shape(rules[0])
-    behaviour, seen = _scenario(sb, alert, rules[0].duration)
+    behaviour, seen = _scenario(sb, alert, rules[0].duration, rules[0].query)
     parts = shape + behaviour
     observed = "; ".join(notes + seen)
     details = {"for_s": rules[0].duration, "expr": rules[0].query, "parts": parts}
@@ -105,8 +106,24 @@ def drift_alert_fires(sb: Any, alert: str = "QueryDrift", rule_file: str = "quer
     return broken("drift_alert_fires", observed, expected, hint, sum(parts) / len(parts), **details)
 
 
-def _scenario(sb: Any, alert: str, for_s: float) -> tuple[list[bool], list[str]]:
-    """Baseline, drift, baseline, sent by the grader; [quiet, fired, resolved] and notes."""
+def _settled_without_match(sb: Any, expr: str, since: float) -> bool:
+    """True when the rule's expression can no longer start to match: Prometheus has scraped
+    every replica's drift window after ``since`` (the end of the grader's traffic: nothing else
+    changes the score from then on) and the expression, evaluated now on the same data the rule
+    sees, returns nothing. Never for an expression over ranges or offsets, whose value still
+    moves as older samples leave the range."""
+    if "[" in expr or re.search(r"\boffset\b", expr):
+        return False
+    scraped = sb.query('min(timestamp(modelapi_query_drift_window{job="modelapi"}))')
+    if not scraped or math.isnan(scraped[0].value) or scraped[0].value <= since:
+        return False
+    return not sb.query(expr)
+
+
+def _scenario(sb: Any, alert: str, for_s: float, expr: str = "") -> tuple[list[bool], list[str]]:
+    """Baseline, drift, baseline, sent by the grader; [quiet, fired, resolved] and notes. A rule
+    whose expression has settled without matching the drifted traffic is judged "never fired"
+    at once instead of after the whole ``for:`` + ``FIRE_WITHIN_S`` (it cannot fire any more)."""
     endpoints, rounds = _replica_endpoints(sb)
     interval = sb.settings.monitoring.scrape_interval_s
     drift_scores(endpoints, load_queries("baseline"), rounds=rounds)
@@ -117,13 +134,25 @@ def _scenario(sb: Any, alert: str, for_s: float) -> tuple[list[bool], list[str]]
         time.sleep(max(0.0, deadline - time.monotonic()))
     t0 = time.monotonic()
     drift_scores(endpoints, load_queries("drifted"), rounds=rounds)
-    fired = _wait(lambda: _firing(sb, alert), for_s + FIRE_WITHIN_S)
+    sent = time.time()
+    settled = False
+
+    def fired_or_settled() -> bool:
+        nonlocal settled
+        if _firing(sb, alert):
+            return True
+        settled = bool(expr) and _settled_without_match(sb, expr, sent)
+        return settled
+
+    fired = _wait(fired_or_settled, for_s + FIRE_WITHIN_S) and not settled
     fired_after = time.monotonic() - t0
     t1 = time.monotonic()
     drift_scores(endpoints, load_queries("baseline"), rounds=rounds)  # also: leave normal traffic
     resolved = fired and _wait(lambda: not _firing(sb, alert), RESOLVE_WITHIN_S)
     notes = [f"baseline: {'FIRED' if noisy else 'quiet'} for {quiet_s:.0f}s",
-             f"drift: fired after {fired_after:.0f}s" if fired else f"drift: never fired within {for_s + FIRE_WITHIN_S:.0f}s",
+             f"drift: fired after {fired_after:.0f}s" if fired else
+             (f"drift: never fired (its expression matched nothing once Prometheus held the drifted window,"
+              f" {fired_after:.0f}s in)" if settled else f"drift: never fired within {for_s + FIRE_WITHIN_S:.0f}s"),
              (f"baseline again: resolved after {time.monotonic() - t1:.0f}s" if resolved
               else "baseline again: did not resolve" if fired else "baseline again: nothing to resolve")]
     return [not noisy, fired, resolved], notes
