@@ -178,6 +178,9 @@ class Sandbox(MonitoringSurface, abc.ABC):
         live = serving_revision(revs)
         if live is not None:
             st.serving_revision, st.spec = live.number, live.spec
+        if not revs:  # nothing was ever deployed: no replica to ask (the front door would wait
+            st.reason = "no-revision: nothing is deployed yet"  # its whole connect timeout to say so)
+            return st
         ready = self.readiness()
         st.ready = ready.ready
         st.reason = "" if ready.ready else f"{ready.reason}: {ready.detail}".strip(": ")

@@ -12,6 +12,7 @@ endpoint's proxy, so ``ServiceClient`` works unchanged on the URLs it hands out.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -33,7 +34,14 @@ def control_transport() -> tuple[httpx.HTTPTransport, dict[str, str]] | None:
     socket = os.environ.get(SOCKET_ENV, "")
     if not socket:
         return None
-    return httpx.HTTPTransport(uds=socket), {"Authorization": f"Bearer {os.environ.get(TOKEN_ENV, '')}"}
+    return _uds_transport(socket), {"Authorization": f"Bearer {os.environ.get(TOKEN_ENV, '')}"}
+
+
+@functools.lru_cache(maxsize=4)
+def _uds_transport(socket: str) -> httpx.HTTPTransport:
+    """One (thread-safe, pooled) transport per socket: building one loads a TLS context, tens of
+    milliseconds of CPU, and the box's clients ask for it on every Prometheus call."""
+    return httpx.HTTPTransport(uds=socket)
 
 
 class RemoteSandbox(MonitoringSurface):
