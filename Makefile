@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# the slowest tests of each pass, printed at its end (to size CI from its own log)
+DURATIONS ?= --durations=15
 JOBS ?= 4
 
 .PHONY: help setup docker chromium hub-deps hub images demo test test-unit test-docker test-k8s test-notebooks bench lab clean-sandboxes clean
@@ -64,9 +66,9 @@ demo: images
 #    under a CPU hog two p95 verdicts of a healthy sandbox failed: kept serial.)
 test: images chromium hub-deps
 	@failed=""; \
-	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" --ignore=tests/notebooks $(PYTEST_ARGS) || failed="$$failed 1"; \
-	$(BIN)/pytest -m "not latency" tests/notebooks $(PYTEST_ARGS) || failed="$$failed 2"; \
-	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(PYTEST_ARGS) || failed="$$failed 3"; \
+	$(BIN)/pytest -n $(JOBS) --dist loadgroup -m "not latency" --ignore=tests/notebooks $(DURATIONS) $(PYTEST_ARGS) || failed="$$failed 1"; \
+	$(BIN)/pytest -m "not latency" tests/notebooks $(DURATIONS) $(PYTEST_ARGS) || failed="$$failed 2"; \
+	LABKIT_TEST_JOBS=2 $(BIN)/pytest -m latency $(DURATIONS) $(PYTEST_ARGS) || failed="$$failed 3"; \
 	if [ -n "$$failed" ]; then echo "make test: pass(es)$$failed failed"; exit 1; fi
 
 test-unit: setup
