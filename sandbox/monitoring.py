@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import yaml
 
+from .client import shared_http
 from .errors import BadQuery, InvalidInput, PrometheusUnavailable, RuleFileRejected, RuleTestsFailed
 
 if TYPE_CHECKING:
@@ -100,19 +100,6 @@ def _epoch(value: float | dt.datetime | None, now: float) -> float:
     return now + value if value <= 0 else value
 
 
-_PLAIN: httpx.Client | None = None
-_PLAIN_LOCK = threading.Lock()
-
-
-def _plain_http() -> httpx.Client:
-    """The process-wide client of the monitoring APIs on 127.0.0.1 (thread-safe)."""
-    global _PLAIN
-    with _PLAIN_LOCK:
-        if _PLAIN is None:
-            _PLAIN = httpx.Client(trust_env=False)
-        return _PLAIN
-
-
 class PrometheusClient:
     """Prometheus's and Alertmanager's HTTP APIs, errors wrapped into the kit's tree."""
 
@@ -126,10 +113,10 @@ class PrometheusClient:
         self._client: httpx.Client | None = None
 
     def _http(self) -> httpx.Client:
-        """One HTTP client per transport, kept: building one loads a TLS context (~20-40 ms of
-        CPU), and the waits poll Prometheus and Alertmanager every second or faster."""
+        """The kit's shared client, or one kept for the given transport: building one loads a TLS
+        context (~20-40 ms of CPU), and the waits poll Prometheus and Alertmanager every second."""
         if self.transport is None:
-            return _plain_http()
+            return shared_http()
         if self._client is None:
             self._client = httpx.Client(trust_env=False, transport=self.transport)
         return self._client
