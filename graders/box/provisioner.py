@@ -37,7 +37,7 @@ from traitlets import Float, Int, Unicode
 from sandbox import labels, make_sandbox
 from sandbox._docker import engine
 from sandbox.control.server import ControlEndpoint
-from sandbox.errors import EngineFailure, InvalidInput
+from sandbox.errors import InvalidInput
 from sandbox.settings import Settings
 
 from ..runreport import EngineLost, record_failure

@@ -30,7 +30,7 @@ from .. import labels
 from ..api import Sandbox
 from ..client import ServiceClient
 from ..errors import InfrastructureError, RolloutFailed, SandboxNotUp, UnknownChoice
-from ..records import Component, ComponentState, DeploySpec, Revision
+from ..records import Component, DeploySpec, Revision
 from ..logs import filter_logs
 from ..settings import Settings
 from ..spec import RevisionFacts, parse_cpus, retired_beyond_limit, revisions, serving_revision
@@ -42,7 +42,6 @@ from .monitoring import MonitoredSandbox
 
 GATEWAY_PORT = 8000
 API_PORT = 8080
-CFS_PERIOD_US = 100_000
 HELD_SLACK_S = 60.0  # up() makes the volume, then the gateway: seconds apart even when slow
 
 
@@ -194,7 +193,7 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
         deadline = self.settings.rollout.progress_deadline_s
         replicas = self._replicas()
         facts = [revs.facts(n, cs, self.names["serving_network"], deadline) for n, cs in replicas.items()]
-        if facts and _awaiting(facts[-1], deadline):  # a canary past its deadline: is it ready?
+        if facts and revs.awaiting(facts[-1], deadline):  # a canary past its deadline: is it ready?
             last = facts[-1]
             ready = all(self._replica_ready(last.number, c, {}) for c in replicas[last.number])
             facts[-1] = dataclasses.replace(last, ready=ready)
@@ -247,7 +246,7 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
     def _start_replicas(self, spec: DeploySpec, number: int, cause: str, rollback_of: int | None) -> list[Container]:
         env = spec.env() | {"PORT": str(API_PORT), "PROVIDER_URL": f"http://provider:{PROVIDER_PORT}",
                             "DATA_DIR": spec.env().get("DATA_DIR", "/data")}
-        limits = _cpu_limit(parse_cpus(spec.config["cpus"])) if spec.config.get("cpus") else {}
+        limits = revs.cpu_limit(parse_cpus(spec.config["cpus"])) if spec.config.get("cpus") else {}
         started: list[Container] = []
         try:
             for i in range(spec.replicas):
@@ -334,7 +333,7 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
 
     # --- observation --------------------------------------------------------------------
     def _components(self) -> list[Component]:
-        return [_component(c) for c in self.containers()]
+        return [revs.component_of(c) for c in self.containers()]
 
     def logs(self, revision: int | None = None, tail: int = 200, level: str | None = None,
              request_id: str | None = None) -> str:
@@ -365,38 +364,6 @@ class DockerSandbox(MonitoredSandbox, DockerData, Sandbox):
             spec = DeploySpec.from_dict(revs._spec_label(c))
             cores = cpus if cpus is not None else (parse_cpus(spec.config["cpus"]) if spec.config.get("cpus") else None)
             try:
-                c.update(**(_cpu_limit(cores) if cores is not None else {"cpu_quota": -1}))
+                c.update(**(revs.cpu_limit(cores) if cores is not None else {"cpu_quota": -1}))
             except DockerException as e:
                 raise engine.wrap(e, f"changing the CPU limit of {c.name}") from e
-
-
-def _awaiting(f: RevisionFacts, deadline_s: float) -> bool:
-    """Never promoted, not crashed or stopped, and past its progress deadline."""
-    return (f.promoted_at is None and not f.crashed and not f.failure and f.finished_at is None
-            and time.time() > f.created_at + deadline_s)
-
-
-def _cpu_limit(cores: float) -> dict[str, int]:
-    """A CFS quota (not NanoCpus, which the engine cannot change on a live container)."""
-    return {"cpu_period": CFS_PERIOD_US, "cpu_quota": max(1000, int(cores * CFS_PERIOD_US))}
-
-
-_STATES: dict[str, ComponentState] = {"running": "running", "created": "pending", "restarting": "pending",
-                                      "paused": "stopped", "removing": "stopped"}
-
-
-def _component(c: Container) -> Component:
-    state = c.attrs.get("State") or {}
-    status = state.get("Status") or c.status
-    if status in ("exited", "dead"):
-        kind: ComponentState = "failed" if revs.crash_of(c) else "stopped"
-        detail = f"exited ({state.get('ExitCode')})" + (", OOM killed" if state.get("OOMKilled") else "")
-    else:
-        kind, detail = _STATES.get(status, "pending"), status
-    host = c.attrs.get("HostConfig") or {}
-    quota, period, nano = host.get("CpuQuota") or 0, host.get("CpuPeriod") or CFS_PERIOD_US, host.get("NanoCpus") or 0
-    cpus = quota / period if quota > 0 else (nano / 1e9 if nano else None)
-    raw = c.labels.get(labels.REVISION, "")
-    return Component(name=c.name, component=c.labels.get(labels.COMPONENT, ""), state=kind,
-                     revision=int(raw) if raw.isdigit() else None,
-                     image=str((c.attrs.get("Config") or {}).get("Image") or ""), detail=detail, cpus=cpus)

@@ -10,7 +10,6 @@ import json
 import uuid
 from typing import Any
 
-from .. import labels
 from ..errors import EngineFailure, InfrastructureError, InvalidInput
 from . import engine
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,9 +24,11 @@ from docker.errors import DockerException, NotFound
 from docker.models.containers import Container
 
 from .. import labels
-from ..records import DeploySpec
+from ..records import Component, ComponentState, DeploySpec
 from ..spec import RevisionFacts
 from . import engine
+
+CFS_PERIOD_US = 100_000
 
 SERVING_ALIAS = "serving"
 PROMOTED_PREFIX = "promoted-"
@@ -143,3 +146,35 @@ def remove(replicas: Iterable[Container]) -> None:
             continue
         except DockerException as e:
             raise engine.wrap(e, f"removing {c.name}") from e
+
+
+def awaiting(f: RevisionFacts, deadline_s: float) -> bool:
+    """Never promoted, not crashed or stopped, and past its progress deadline."""
+    return (f.promoted_at is None and not f.crashed and not f.failure and f.finished_at is None
+            and time.time() > f.created_at + deadline_s)
+
+
+def cpu_limit(cores: float) -> dict[str, int]:
+    """A CFS quota (not NanoCpus, which the engine cannot change on a live container)."""
+    return {"cpu_period": CFS_PERIOD_US, "cpu_quota": max(1000, int(cores * CFS_PERIOD_US))}
+
+
+_STATES: dict[str, ComponentState] = {"running": "running", "created": "pending", "restarting": "pending",
+                                      "paused": "stopped", "removing": "stopped"}
+
+
+def component_of(c: Container) -> Component:
+    state = c.attrs.get("State") or {}
+    status = state.get("Status") or c.status
+    if status in ("exited", "dead"):
+        kind: ComponentState = "failed" if crash_of(c) else "stopped"
+        detail = f"exited ({state.get('ExitCode')})" + (", OOM killed" if state.get("OOMKilled") else "")
+    else:
+        kind, detail = _STATES.get(status, "pending"), status
+    host = c.attrs.get("HostConfig") or {}
+    quota, period, nano = host.get("CpuQuota") or 0, host.get("CpuPeriod") or CFS_PERIOD_US, host.get("NanoCpus") or 0
+    cpus = quota / period if quota > 0 else (nano / 1e9 if nano else None)
+    raw = c.labels.get(labels.REVISION, "")
+    return Component(name=c.name, component=c.labels.get(labels.COMPONENT, ""), state=kind,
+                     revision=int(raw) if raw.isdigit() else None,
+                     image=str((c.attrs.get("Config") or {}).get("Image") or ""), detail=detail, cpus=cpus)

@@ -603,7 +603,7 @@ def test_request_ids_are_kept_or_assigned_answered_logged_and_sent_to_the_provid
 
 
 def test_saturation_and_rerank_hop_metrics_are_exported(data_dir: Path, tmp_path: Path) -> None:
-    from sandbox.modelapi.app import cgroup_cpu_limit
+    from sandbox.modelapi.telemetry import cgroup_cpu_limit
 
     limit = tmp_path / "cpu.max"
     limit.write_text("2000 100000\n")
