@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -37,14 +38,23 @@ class LoadReport:
     error_samples: list[str] = field(default_factory=list)
     provider: dict[str, int] = field(default_factory=dict)
     """How many answers reported each provider outcome (ok, timeout, error, disabled)."""
+    planned: int = 0
+    """Requests the run would have sent; more than ``total`` when a :class:`Budget` stopped it."""
 
     @property
     def error_rate(self) -> float:
         return self.errors / self.total if self.total else 0.0
 
+    @property
+    def stopped_early(self) -> bool:
+        return self.planned > self.total
+
     def summary(self) -> str:
-        return (f"p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, max {self.max_ms:.1f} ms,"
+        text = (f"p50 {self.p50_ms:.1f} ms, p95 {self.p95_ms:.1f} ms, max {self.max_ms:.1f} ms,"
                 f" {self.errors}/{self.total} errors")
+        if self.stopped_early:
+            text += f" (stopped after {self.total} of {self.planned} requests: the rest could not change the verdict)"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +67,21 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A latency verdict a run may stop for: once more requests of the planned ``n`` were slower
+    than ``p95_ms`` than the 5% a p95 may hold (``n - ceil(0.95 n)``, nearest rank), or more
+    failed than ``max_error_rate`` allows, the p95 or the error rate of all ``n`` breaks the budget
+    whatever the remaining requests answer. A broken service is then judged in a second instead
+    of waiting out every slow request; a healthy one still gets all ``n``."""
+
+    p95_ms: float
+    max_error_rate: float = 1.0
+
+    def broken(self, slow: int, errors: int, planned: int) -> bool:
+        return slow > planned - math.ceil(0.95 * planned) or errors > math.floor(self.max_error_rate * planned)
 
 
 def _one(url: str, query: str, timeout_s: float) -> tuple[float, str, str]:
@@ -79,15 +104,16 @@ def send_searches(
     requests: int,
     concurrency: int = 4,
     timeout_s: float = 5.0,
+    budget: Budget | None = None,
 ) -> LoadReport:
-    """Send ``requests`` searches (cycling through ``queries``) with ``concurrency`` threads."""
+    """Send ``requests`` searches (cycling through ``queries``) with ``concurrency`` threads; with
+    a ``budget``, stop as soon as the run can only break it (see :class:`Budget`)."""
     requests = max(1, min(int(requests), MAX_REQUESTS))
     concurrency = max(1, min(int(concurrency), MAX_CONCURRENCY))
     url = endpoint.rstrip("/") + "/v1/search"
     batch = list(itertools.islice(itertools.cycle(queries or ["alert firing"]), requests))
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="labkit-load") as pool:
-        outcomes = list(pool.map(lambda q: _one(url, q, timeout_s), batch))
+    outcomes = _send(url, batch, concurrency, timeout_s, budget)
     seconds = time.perf_counter() - t0
     latencies = [ms for ms, _, _ in outcomes]
     errors = [e for _, e, _ in outcomes if e]
@@ -103,4 +129,35 @@ def send_searches(
         seconds=round(seconds, 3),
         error_samples=sorted(set(errors))[:5],
         provider=providers,
+        planned=requests,
     )
+
+
+def _send(url: str, batch: list[str], concurrency: int, timeout_s: float,
+          budget: Budget | None) -> list[tuple[float, str, str]]:
+    """The outcomes of ``batch`` sent by ``concurrency`` threads, all of it unless ``budget``
+    is broken first (requests in flight then still finish and count)."""
+    lock, stop = threading.Lock(), threading.Event()
+    pending = iter(batch)
+    outcomes: list[tuple[float, str, str]] = []
+    slow = [0, 0]  # requests over the budget, failed requests
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                query = next(pending, None)
+            if query is None:
+                return
+            outcome = _one(url, query, timeout_s)
+            with lock:
+                outcomes.append(outcome)
+                if budget is not None:
+                    slow[0] += outcome[0] > budget.p95_ms
+                    slow[1] += bool(outcome[1])
+                    if budget.broken(slow[0], slow[1], len(batch)):
+                        stop.set()
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="labkit-load") as pool:
+        for future in [pool.submit(worker) for _ in range(concurrency)]:
+            future.result()
+    return outcomes

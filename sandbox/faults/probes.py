@@ -17,7 +17,7 @@ from ..api import Sandbox
 from ..calibrate import budget_ms
 from ..client import ServiceClient, load_queries
 from ..errors import InvalidInput, ServiceError
-from ..load import LoadReport, send_searches
+from ..load import Budget, LoadReport, send_searches
 from ..observe import Observation, broken, holds, observer
 from ..spec import newest_dated
 
@@ -127,12 +127,13 @@ def p95_within_slo(sb: Sandbox, slo_ms: float = 300, requests: int = 200, concur
     not_ready = _not_ready("p95_within_slo", sb, expected)
     if not_ready is not None:
         return not_ready
-    send_searches(sb.endpoint, load_queries("baseline"), 5, 1)  # warm-up, not measured
-    report = send_searches(sb.endpoint, load_queries("baseline"), requests, concurrency)
+    send_searches(sb.endpoint, load_queries("baseline"), 5, 5)  # warm-up, not measured
+    report = send_searches(sb.endpoint, load_queries("baseline"), requests, concurrency,
+                           budget=Budget(budget, max_error_rate))
     spec = sb.status().spec
     where = f" ({spec.replicas} replica(s), cpus={spec.config.get('cpus', 'unlimited')})" if spec else ""
     data = report.to_dict() | {"budget_ms": round(budget, 1)}
-    if report.p95_ms <= budget and report.error_rate <= max_error_rate:
+    if not report.stopped_early and report.p95_ms <= budget and report.error_rate <= max_error_rate:
         return holds("p95_within_slo", report.summary() + where, expected, **data)
     if report.error_rate > max_error_rate:
         hint = (f"{report.errors} requests failed ({', '.join(report.error_samples)}): check"
