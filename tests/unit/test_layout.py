@@ -53,3 +53,11 @@ def test_tiers_are_private_subpackages():
     offences = [str(nb.relative_to(ROOT)) for nb in notebooks
                 if "sandbox._docker" in nb.read_text() or "sandbox._kube" in nb.read_text()]
     assert offences == []
+
+
+def test_modules_stay_under_400_lines():
+    """A module a reader can hold in their head: the kit's packages and the benchmarks."""
+    roots = [ROOT / name for name in ("sandbox", "graders", "labkit", "bench")]
+    long = [f"{path.relative_to(ROOT)}: {n} lines" for root in roots for path in sorted(root.rglob("*.py"))
+            if (n := len(path.read_text().splitlines())) > 400]
+    assert long == []
