@@ -8,9 +8,10 @@ find that sandbox; nothing of another submission or of the trainee's own sandbox
 Whatever happens, the sandbox is torn down afterwards (selected by its label).
 
 A submission that runs past ``timeout_s`` is killed with its whole process tree (nbgrader and
-the kernel it started); one whose nbgrader run crashes is not retried (except for SQLite's
-"database is locked", see below). Both get every grade cell of the lab recorded as 0 with an
-automatic comment naming the cause, and a line in the summary; the other submissions go on.
+the kernel it started); one whose kernel crashes is not retried (except for SQLite's
+"database is locked", see below). Both are the submission's doing: every grade cell of the lab
+is recorded as 0 with an automatic comment naming the cause, and a line in the summary; the
+other submissions go on.
 
 Failures of the grading machinery itself, before or around the trainee's code, are retried
 once on a fresh sandbox instead of scoring the trainee 0 (``TRANSIENT``; the summary counts
@@ -25,9 +26,13 @@ them in ``retries``):
   kernel_info"). Measured: 1 of 16 at 16 concurrent; never at 2-8.
 
 An infrastructure error raised in a locked cell (the sandbox could not be made: no free
-Docker network, image missing, ...) is also the machinery's failure: the run is retried once,
-then reported ``crashed`` with the cause ``infrastructure failed: ...`` so the instructor
-regrades it once the machine is fixed.
+Docker network, image missing, ...), a run report saying the sandbox or the box did not hold
+(the engine restarted, a container was killed), an nbgrader process killed by a signal (the
+grader's own process, outside the box), or a disk that filled up under the course are the
+machinery's failures, never the trainee's: a temporary one is retried once on a fresh sandbox;
+then the submission is reported ``crashed`` with the cause ``infrastructure failed: ...`` and
+recorded *not graded* (no score, flagged for the instructor, the comment names the cause and
+the command that regrades it), so no false zero reaches the gradebook or the report.
 
 Interrupted (Ctrl-C, or SIGTERM from a CI timeout while ``grade`` runs in the main thread),
 ``grade`` kills every running nbgrader process tree, lets each worker tear its sandbox down,
@@ -36,7 +41,8 @@ records nothing for the unfinished submissions (status ``cancelled``) and re-rai
 
 from __future__ import annotations
 
-import threading
+import shutil
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -54,18 +60,17 @@ from sandbox.settings import Settings, sanitize_id
 
 from .course import Course, boxed, nbgrader_binary, nbgrader_env
 from .reaper import lease, reap, remove_grading
+from .course_gradebook import LOCKED, fill_scores, record_not_graded, record_zero, with_gradebook
 from .course_runs import cancel_all, cancelled, interruptible, kill_tree, run_pool, run_with_timeout
 
-__all__ = ["grade", "grade_submission", "GradeOutcome", "GradeRun", "teardown", "record_zero",
+__all__ = ["grade", "grade_submission", "GradeOutcome", "GradeRun", "teardown", "record_zero", "record_not_graded",
            "run_with_timeout", "run_pool", "interruptible", "cancel_all", "kill_tree"]
 
 STATUSES = ("graded", "timeout", "crashed", "cancelled")
-LOCKED = "database is locked"
 #: Output that means the grading machinery failed, not the submission: retried once.
 TRANSIENT = (LOCKED, "Kernel died before replying to kernel_info", "Address already in use")
 INFRA = "infrastructure failed:"
 INFRA_TEMPORARY = "infrastructure failed (temporary):"
-_gradebook_lock = threading.Lock()
 Progress = Callable[[str, str, "GradeOutcome | None"], None]
 
 
@@ -146,7 +151,7 @@ def require_generated(course: Course, lab: str) -> None:
     def action(gb: Any) -> bool:
         return any(a.name == lab and a.notebooks for a in gb.assignments)
 
-    if not _with_gradebook(course, action):
+    if not with_gradebook(course, action):
         raise InvalidInput(f"lab {lab} is not in the gradebook yet",
                            fix=f"run `labkit course generate {lab}` first")
 
@@ -166,6 +171,9 @@ def grade(course: Course, lab: str, student: str | list[str] | None = None, jobs
     students = course.require_students(lab, student)
     settings = settings or Settings.from_env()
     require_generated(course, lab)
+    full = disk_full(course.root)
+    if full:
+        raise InfrastructureError(full, fix="free space on that disk (reports/grade-logs and autograded/ can go)")
     preflight(settings)
     reap(settings)  # what a grading run that died left behind
     t0 = time.perf_counter()
@@ -212,11 +220,13 @@ def grade_submission(course: Course, lab: str, student: str, timeout_s: float,
         break
     if teardown_error:
         cause = (cause + "; " if cause else "") + teardown_error
-    if status != "graded":
+    if status == "crashed" and cause.startswith((INFRA, INFRA_TEMPORARY)):
+        record_not_graded(course, lab, student, cause)
+    elif status != "graded":
         record_zero(course, lab, student, f"{status}: {cause}")
     outcome = GradeOutcome(student, status, seconds=time.perf_counter() - t0, sandbox_id=sandbox_id,
                            teardown_s=round(teardown_s, 2), retries=retries, cause=cause, log=str(log))
-    _fill_scores(course, lab, outcome)
+    fill_scores(course, lab, outcome)
     return outcome
 
 
@@ -238,11 +248,16 @@ def _autograde(course: Course, lab: str, student: str, sandbox_id: str, timeout_
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as fh:
         returncode = run_with_timeout(cmd, course.root, env, timeout_s, fh)
+    full = disk_full(course.root)
+    if full:
+        return "crashed", f"{INFRA} {full}"
     if returncode is None:
         return "timeout", f"cut off after {timeout_s:g} s (see {log.name})"
     held = read_report(report)
     if held is not None and not held.held:  # the sandbox or the box did not hold: never a score
         return "crashed", f"{INFRA_TEMPORARY if held.temporary else INFRA} {held.error}: {held.cause}"
+    if returncode < 0:  # nbgrader runs here, outside the box: a signal is the machine's (OOM killer, kill -9)
+        return "crashed", f"{INFRA_TEMPORARY} nbgrader was killed by {_signal_name(-returncode)}"
     if returncode != 0:
         return "crashed", f"nbgrader exit {returncode}: {_last_error(log)}"
     broken, temporary = infrastructure_failure(course.root / "autograded" / student / lab)
@@ -273,6 +288,30 @@ def infrastructure_failure(autograded: Path) -> tuple[str, bool]:
     return "", False
 
 
+#: Free space under which the course's disk counts as full: nbgrader writes the autograded copy,
+#: the gradebook and the reports there, and a write that failed half way is no grade.
+DISK_FULL_BYTES = 16 * 1024 * 1024
+
+
+def disk_full(root: Path, floor: int = DISK_FULL_BYTES) -> str:
+    """What to tell the instructor when the disk holding ``root`` is (nearly) full, else ""."""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError as e:
+        return f"the course directory {root} cannot be read ({e.strerror})"
+    if free >= floor:
+        return ""
+    return (f"the disk holding {root} is full ({free / 1e6:.1f} MB free, {floor / 1e6:.0f} MB needed):"
+            " free space, then grade again")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def teardown(sandbox_id: str, settings: Settings) -> str:
     """Remove the grading sandbox and its box (label-selected); "" or what went wrong."""
     try:
@@ -294,63 +333,3 @@ def _last_error(log: Path, limit: int = 300) -> str:
     picked = [ln for ln in lines if ln and ("Error" in ln or "ERROR" in ln)
               and "Please see" not in ln and "There was an error processing" not in ln]
     return (picked[-1] if picked else (lines[-1] if lines else "no output"))[:limit]
-
-
-# --- the gradebook ----------------------------------------------------------------------------
-
-
-def _with_gradebook(course: Course, action: Any, attempts: int = 5) -> Any:
-    """Run ``action(gb)`` on the course's gradebook, one thread at a time; retry when
-    SQLite is locked by an nbgrader process."""
-    from sqlalchemy.exc import OperationalError
-
-    for attempt in range(attempts):
-        try:
-            with _gradebook_lock, course.gradebook() as gb:
-                return action(gb)
-        except OperationalError as e:
-            if LOCKED not in str(e) or attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    return None
-
-
-def record_zero(course: Course, lab: str, student: str, cause: str) -> None:
-    """Every grade cell of the lab's notebooks scores 0 for ``student``; comments say why."""
-
-    def action(gb: Any) -> None:
-        gb.update_or_create_student(student)
-        submission = gb.update_or_create_submission(lab, student)
-        for nb in submission.notebooks:
-            for g in nb.grades:
-                g.auto_score = 0.0
-                g.needs_manual_grade = False
-            for c in nb.comments:
-                c.auto_comment = f"labkit: not graded ({cause}); every grade cell scored 0"
-        gb.db.commit()
-
-    _with_gradebook(course, action)
-
-
-def _fill_scores(course: Course, lab: str, outcome: GradeOutcome) -> None:
-    """Autograded points, failed and pending cells of the submission, from the gradebook."""
-
-    def action(gb: Any) -> None:
-        submission = gb.find_submission(lab, outcome.student)
-        for nb in submission.notebooks:
-            solutions = {c.name for c in nb.notebook.solution_cells}
-            for g in nb.grades:
-                manual = g.cell.cell_type != "code" or g.cell.name in solutions
-                if manual and g.needs_manual_grade:
-                    outcome.manual_pending.append(g.name)
-                    continue
-                if manual:
-                    continue
-                points, most = float(g.score or 0.0), float(g.max_score or 0.0)
-                outcome.score += points
-                outcome.max_score += most
-                outcome.cell_scores[g.name] = points
-                if points < most:
-                    outcome.failed_cells.append(g.name)
-
-    _with_gradebook(course, action)
