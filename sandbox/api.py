@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from . import evidence
 from .client import EvalReport, Readiness, ServiceClient
 from .errors import NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
 from .monitoring import MonitoringSurface
@@ -65,6 +66,16 @@ class Sandbox(MonitoringSurface, abc.ABC):
     @property
     def id(self) -> str:
         return self.settings.sandbox_id
+
+    @property
+    def actor(self) -> str:
+        """Who makes this process's calls, as the records name them (``sandbox.evidence``): the
+        hub or login user; a control endpoint sets the grading box it serves."""
+        return self.__dict__.get("_actor") or evidence.local_actor()
+
+    @actor.setter
+    def actor(self, name: str) -> None:
+        self.__dict__["_actor"] = name
 
     @property
     @abc.abstractmethod
@@ -133,14 +144,20 @@ class Sandbox(MonitoringSurface, abc.ABC):
                             max_replicas=self.settings.rollout.max_replicas)
         self._require_image(spec.image)
         cause = change_cause or f"deploy model={spec.model} index={spec.index} image={spec.image}"
-        return self._roll_out(spec, cause, None, wait)
+        return self._released(self._roll_out(spec, cause, None, wait))
 
     def rollback(self, to_revision: int | None = None) -> Revision:
         """Return to the previous (or a named) revision, as ``kubectl rollout undo``: a new
         revision running the target's spec, with ``rollback_of`` naming the target."""
         target = undo_target(self.history(), to_revision)
         self._require_image(target.spec.image)
-        return self._roll_out(target.spec, f"rollback to revision {target.number}", target.number, True)
+        return self._released(self._roll_out(target.spec, f"rollback to revision {target.number}", target.number, True))
+
+    def _released(self, revision: Revision) -> Revision:
+        """Leave a release record for what took traffic (``sandbox.evidence.sync_releases``)."""
+        if revision.state == "serving":
+            evidence.sync_releases(self)
+        return revision
 
     @abc.abstractmethod
     def wait_for_rollout(self) -> Revision:
@@ -233,8 +250,36 @@ class Sandbox(MonitoringSurface, abc.ABC):
         return self.client.readiness()
 
     def evaluate(self, k: int = 5) -> EvalReport:
-        """recall@k of the live service on the labelled eval set."""
-        return self.client.evaluate(k)
+        """recall@k of the live service on the labelled eval set (kept as an evaluation record)."""
+        report = self.client.evaluate(k)
+        evidence.record_evaluation(self, report, k)
+        return report
+
+    # --- evidence: release, approval, evaluation and note records (sandbox.evidence) -----
+    def evidence(self, at: Any = None) -> dict[str, Any]:
+        """What served at ``at`` (epoch seconds, ISO-8601 or a datetime; default now): revision,
+        model, index, corpus snapshot and sha256, the approval it rested on (who, when), its
+        evaluations - replayed from the records."""
+        evidence.sync_releases(self)
+        return evidence.served_at(self, at)
+
+    def evidence_records(self) -> dict[str, list[dict[str, Any]]]:
+        """Every record, by log: approvals, releases, evaluations, notes."""
+        evidence.sync_releases(self)
+        return evidence.records(self)
+
+    def verify_evidence(self) -> dict[str, Any]:
+        """Does every record chain hold? ``ok``, and per log the first broken link."""
+        return evidence.verify(self)
+
+    def note(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Append a note (``incident``, ``reconstruction``...) to the records, stamped with who
+        made the call and when (the kit's clock); the fields are the caller's."""
+        return evidence.record_note(self, kind, fields)
+
+    def _record(self, cmd: list[str]) -> str:
+        """Run a ``record-*`` job of the kit's own (a tier may run it more cheaply)."""
+        return self.run_job(cmd, cmd[3])
 
     # --- monitoring: Prometheus and Alertmanager, over HTTP (same for every backend) -----
     @property

@@ -36,7 +36,7 @@ def open_endpoint(cfg: HubConfig, user: str, settings: Settings) -> ControlEndpo
     """Serve ``user``'s sandbox on its socket (the folder made and owned by the user first)."""
     private_dir(cfg.socket(user).parent, owner=user, mode=0o700)
     endpoint = ControlEndpoint(make_sandbox(settings.with_(sandbox_id=user)), cfg.socket(user),
-                               cfg.audit / f"{user}.jsonl")
+                               cfg.audit / f"{user}.jsonl", actor=user)  # the records name the hub user
     endpoint.token = control_token(cfg, user)
     return endpoint.__enter__()
 

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from ..errors import EngineFailure, InfrastructureError, InvalidInput
+from ..evidence import stamp_job
 from . import engine
 
 FAULTS_PATH = "/data/state/faults.json"
@@ -59,7 +60,9 @@ class DockerData:  # noqa: B903 - a mixin of DockerSandbox
         return sorted(n for n in out.split() if n and not n.startswith("."))
 
     def run_job(self, cmd: list[str], what: str) -> str:
-        """Run a one-off job on the data volume (like a Kubernetes Job); returns its stdout."""
+        """Run a one-off job on the data volume (like a Kubernetes Job); returns its stdout.
+        An approval job is stamped with who made the call (``sandbox.evidence.stamp_job``)."""
+        cmd = stamp_job(cmd, self.actor)
         job = f"labkit-{self.id}-job-{uuid.uuid4().hex[:6]}"
         with engine.one_off(
             self.docker,
@@ -78,6 +81,14 @@ class DockerData:  # noqa: B903 - a mixin of DockerSandbox
             if result.get("StatusCode") != 0:
                 err = c.logs(stdout=False, stderr=True).decode(errors="replace").strip()
                 raise InvalidInput(f"{what} failed: {err.splitlines()[-1] if err else out[-200:]}")
+        return out
+
+    def _record(self, cmd: list[str]) -> str:
+        """A record job of the kit's own, in the gateway (it mounts the data volume read-write):
+        an exec, not a container start."""
+        code, out = engine.exec_text(self._gateway(), cmd, expect_output=True)
+        if code != 0:
+            raise InvalidInput(f"{cmd[3]} failed: {out.strip().splitlines()[-1] if out.strip() else code}")
         return out
 
     # --- fault primitives -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import labels
 from ..errors import InfrastructureError, InvalidInput, KubeConflict, SandboxNotUp
+from ..evidence import stamp_job
 from . import waits
 from .api import MERGE_PATCH, ensure_ours
 
@@ -93,7 +94,9 @@ class KubeData:  # noqa: B903 - a mixin of KubeSandbox
         return sorted(n[: -len(".jsonl")] for n in self._names("/data/corpus") if n.endswith(".jsonl"))
 
     def run_job(self, cmd: list[str], what: str) -> str:
-        """A one-off Job on the data volume (read-write); its stdout, or ``InvalidInput``."""
+        """A one-off Job on the data volume (read-write); its stdout, or ``InvalidInput``.
+        An approval job is stamped with who made the call (``sandbox.evidence.stamp_job``)."""
+        cmd = stamp_job(cmd, self.actor)
         name = f"labkit-job-{uuid.uuid4().hex[:6]}"
         job = waits.job_manifest(self._base()[("Job", "labkit-seed")], name, cmd, self.id)
         ok, out = waits.run_job(self.api, job, what, 300, self.api_poll_s)

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from .. import evidence
 from ..client import EvalReport, Readiness, ServiceClient
 from ..monitoring import MonitoringSurface, PrometheusClient
 from ..errors import InfrastructureError, NoRevisionDeployed
@@ -185,7 +186,21 @@ class RemoteSandbox(MonitoringSurface):
         return self.client.readiness()
 
     def evaluate(self, k: int = 5) -> EvalReport:
-        return self.client.evaluate(k)
+        """Run by the endpoint against the front door, and kept there as an evaluation record."""
+        return EvalReport(**self._call("evaluate", k=k))
+
+    # --- evidence: the endpoint appends the records; the box reads them -------------------
+    def evidence(self, at: Any = None) -> dict[str, Any]:
+        return evidence.served_at(self, at)
+
+    def evidence_records(self) -> dict[str, list[dict[str, Any]]]:
+        return evidence.records(self)
+
+    def verify_evidence(self) -> dict[str, Any]:
+        return evidence.verify(self)
+
+    def note(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return self._call("note", kind=kind, fields=fields)
 
     def __enter__(self) -> RemoteSandbox:
         return self.up()

@@ -16,6 +16,7 @@ from the box without a route to anything.
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import secrets
 import threading
@@ -29,7 +30,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import faults
+from .. import evidence, faults
 from ..api import CONFIG_KEYS, Sandbox
 from ..client import shared_http
 from ..errors import InvalidInput, LabkitError, WaitTimeout
@@ -46,8 +47,10 @@ PROXY_HEADERS = ("content-type",)
 class ControlEndpoint:
     """Serve one sandbox to one box on a unix socket; a context manager that cleans up."""
 
-    def __init__(self, sandbox: Sandbox, socket_path: Path, audit_path: Path) -> None:
+    def __init__(self, sandbox: Sandbox, socket_path: Path, audit_path: Path, actor: str = "") -> None:
         self.sandbox = sandbox
+        # Who the records name for this box's calls: the endpoint knows its caller is the box.
+        sandbox.actor = actor or f"grading-box:{sandbox.id}"
         self.socket_path = Path(socket_path)
         self.audit = AuditLog(Path(audit_path))
         self.token = secrets.token_urlsafe(32)
@@ -96,16 +99,23 @@ class ControlEndpoint:
     # --- operations -----------------------------------------------------------------------
     def call(self, op: str, args: dict[str, Any]) -> Any:
         """Authorise, perform and audit one operation."""
+        mark = len(evidence.appended(self.sandbox))
         try:
             authorise(op)
             result = self._perform(op, args)
+            if op in ROLLOUT_OPS:  # a promotion by wait_for_rollout (or a fault's deploy) is released too
+                evidence.sync_releases(self.sandbox)
         except Refused as e:
             self.audit.append(op, args, "refused", {"error": e.message})
             raise
         except LabkitError as e:
             self.audit.append(op, args, "error", {"error": type(e).__name__, "message": e.message[:300]})
             raise
-        self.audit.append(op, args, "ok", _summary(op, result))
+        summary = _summary(op, result)
+        fresh = evidence.appended(self.sandbox)[mark:]
+        if fresh:  # the records' hashes, kept where the box cannot reach: a cut or rewrite shows
+            summary["anchors"] = [list(a) for a in fresh]
+        self.audit.append(op, args, "ok", summary)
         return result
 
     def _perform(self, op: str, args: dict[str, Any]) -> Any:
@@ -139,7 +149,17 @@ class ControlEndpoint:
         if op == "run_job":
             cmd = [str(c) for c in args.get("cmd") or []]
             authorise_job(cmd)
-            return {"stdout": sb.run_job(cmd, str(args.get("what") or cmd[3]))}
+            out = sb.run_job(cmd, str(args.get("what") or cmd[3]))
+            if cmd[3] in evidence.ACTOR_JOBS:
+                _anchor_approval(sb, out)
+            return {"stdout": out}
+        if op == "evaluate":
+            return asdict(sb.evaluate(int(args.get("k", 5))))
+        if op == "note":
+            fields = args.get("fields") or {}
+            if not isinstance(fields, dict):
+                raise InvalidInput("a note's fields are a JSON object")
+            return sb.note(str(args.get("kind", "")), **fields)
         if op == "inject":
             return faults.inject(sb, str(args["fault"]))
         if op == "promtool":  # checking and unit-testing rule files (no other promtool verb)
@@ -191,6 +211,19 @@ class ControlEndpoint:
         self.audit.append("proxy", {"target": target, "method": method, "path": path}, "ok",
                           {"status": answer.status_code})
         return answer
+
+
+#: Operations after which a revision may have taken traffic (a release record is due).
+ROLLOUT_OPS = frozenset({"deploy", "rollback", "wait_for_rollout", "inject"})
+
+
+def _anchor_approval(sb: Sandbox, stdout: str) -> None:
+    try:
+        entry = json.loads(stdout)
+    except ValueError:
+        return
+    if isinstance(entry, dict):
+        evidence.anchor(sb, "approvals", [entry])
 
 
 #: Proxy targets of the monitoring stack -> the sandbox's attribute holding its URL.

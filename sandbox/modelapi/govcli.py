@@ -1,7 +1,10 @@
 """Governance sub-commands of ``python -m modelapi`` (run as jobs on the data volume).
 
 * ``validate-corpus SNAPSHOT [--json]`` - the validation gate (exit 1 on violations unless --json)
-* ``approve-snapshot SNAPSHOT [--json]`` - add to the approved registry (refused if the gate fails)
+* ``approve-snapshot SNAPSHOT --approver NAME [--note TEXT] [--json]`` - an ``approve`` entry of the
+  approval chain (refused if the gate fails or no approver is named; the kit names who made the call)
+* ``revoke-snapshot SNAPSHOT --approver NAME [--reason TEXT] [--json]`` - a ``revoke`` entry
+* ``approvals [--json]`` - the approval chain, replayed, and whether it verifies
 * ``lineage --index NAME [--json]`` - can the index be traced to an approved snapshot?
 * ``quarantine --snapshot S --doc ID [--doc ID ...] [--out NAME] [--json]``
 * ``quarantine-list [--json]``
@@ -16,6 +19,7 @@ import argparse
 import json
 from typing import Any
 
+from . import chain, evidcli
 from . import governance as gov
 
 
@@ -38,12 +42,24 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _approve(args: argparse.Namespace) -> int:
     try:
-        out = gov.approve(args.data_dir, args.snapshot)
+        if args.command == "revoke-snapshot":
+            out = gov.revoke(args.data_dir, args.snapshot, args.approver, args.reason)
+        else:
+            out = gov.approve(args.data_dir, args.snapshot, args.approver, args.note)
     except gov.CorpusError as e:
         if not args.json:
             raise
-        out = {"snapshot": args.snapshot, "approved": False, "reason": str(e)}
+        key = "revoked" if args.command == "revoke-snapshot" else "approved"
+        out = {"snapshot": args.snapshot, key: False, "reason": str(e)}
     _print(out, args.json)
+    return 0
+
+
+def _approvals(args: argparse.Namespace) -> int:
+    entries = gov.approval_log(args.data_dir)
+    out = {"entries": entries, "in_force": gov.approved(args.data_dir), "verify": chain.verify(entries)}
+    _print(out if args.json else [f"{e['seq']} {e['kind']} {e.get('snapshot')} by {e.get('approver')}"
+                                  for e in entries], args.json)
     return 0
 
 
@@ -75,7 +91,16 @@ def register(sub: argparse._SubParsersAction, data_dir: argparse.ArgumentParser)
     p.set_defaults(func=_validate)
     p = sub.add_parser("approve-snapshot", parents=parents, help="approve a snapshot that passes the gate")
     p.add_argument("snapshot")
+    p.add_argument("--approver", default="", help="who approves (the kit passes who made the call)")
+    p.add_argument("--note", default="")
     p.set_defaults(func=_approve)
+    p = sub.add_parser("revoke-snapshot", parents=parents, help="withdraw a snapshot's approval")
+    p.add_argument("snapshot")
+    p.add_argument("--approver", default="", help="who revokes (the kit passes who made the call)")
+    p.add_argument("--reason", default="")
+    p.set_defaults(func=_approve)
+    p = sub.add_parser("approvals", parents=parents, help="the approval chain and whether it verifies")
+    p.set_defaults(func=_approvals)
     p = sub.add_parser("lineage", parents=parents, help="trace an index to an approved snapshot")
     p.add_argument("--index", required=True)
     p.set_defaults(func=_lineage)
@@ -88,6 +113,7 @@ def register(sub: argparse._SubParsersAction, data_dir: argparse.ArgumentParser)
     p = sub.add_parser("quarantine-list", parents=parents, help="list quarantined documents")
     p.set_defaults(func=_quarantine_list)
     _register_fault_ops(sub, parents)
+    evidcli.register(sub, parents, _print)
 
 
 def _register_fault_ops(sub: argparse._SubParsersAction, parents: list) -> None:
@@ -108,7 +134,11 @@ def _register_fault_ops(sub: argparse._SubParsersAction, parents: list) -> None:
     p.set_defaults(func=lambda a: _print(gov.remove_artifacts(a.data_dir, a.snapshot, a.index), True) or 0)
 
 
+#: Who approves what the image ships: its build (the kit's release of the image), on record.
+SEED_APPROVER = "labkit image build (packaged snapshot)"
+
+
 def approve_seeded(data_dir, snapshots: list[str]) -> None:
     """The image's seed approves the snapshots it ships (they pass the gate)."""
     for snapshot in snapshots:
-        gov.approve(data_dir, snapshot, approver="seed")
+        gov.approve(data_dir, snapshot, approver=SEED_APPROVER, note="shipped with the model API image")

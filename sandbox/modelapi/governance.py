@@ -1,13 +1,14 @@
 """Data governance of the model API's corpora and indexes.
 
 * a validation gate for corpus snapshots (structure plus prompt-injection markers),
-* a registry of approved snapshots (``corpus/approved.json``: name -> sha256),
+* approvals of snapshots as an append-only hash chain (``evidence/approvals.jsonl``: ``approve``
+  and ``revoke`` entries naming who made the call; the registry is the chain replayed),
 * lineage: can the served index be traced to an approved snapshot, byte for byte?
 * quarantine of documents, with a record of who was removed from what and why,
 * the operations the fault catalog uses on the data volume (adding a packaged snapshot,
   making an ad-hoc one, corrupting and restoring an index's vectors).
 
-Layout under ``DATA_DIR``: ``corpus/<snapshot>.jsonl``, ``corpus/approved.json``,
+Layout under ``DATA_DIR``: ``corpus/<snapshot>.jsonl``, ``evidence/approvals.jsonl``,
 ``indexes/<name>/{vectors.npy,docs.json,manifest.json}``, ``quarantine/records.jsonl``,
 ``state/backup/<index>/vectors.npy``.
 """
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import chain
 from .corpus import CorpusError, load_snapshot, snapshot_sha256
 
 PACKAGE_DATA = Path(__file__).parent / "data"
@@ -99,29 +101,59 @@ def validate_snapshot(data_dir: Path, snapshot: str) -> GateReport:
     return GateReport(snapshot, not violations, len(docs), violations, snapshot_sha256(path))
 
 
-def _approved_path(data_dir: Path) -> Path:
-    return corpus_dir(data_dir) / "approved.json"
+def approvals_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "evidence" / "approvals.jsonl"
+
+
+def approval_log(data_dir: Path) -> list[dict[str, Any]]:
+    """Every approval record, oldest first (``approve`` and ``revoke`` entries of the chain)."""
+    return chain.read(approvals_path(data_dir))
+
+
+def approvals_in_force(data_dir: Path) -> dict[str, dict[str, Any]]:
+    """Replay the chain (up to its first broken link): snapshot -> the approve entry in force."""
+    state: dict[str, dict[str, Any]] = {}
+    for entry in chain.trusted(approval_log(data_dir)):
+        if entry.get("kind") == "approve":
+            state[entry["snapshot"]] = entry
+        elif entry.get("kind") == "revoke":
+            state.pop(entry.get("snapshot"), None)
+    return state
 
 
 def approved(data_dir: Path) -> dict[str, str]:
-    """Approved snapshots: name -> sha256 at approval time."""
-    path = _approved_path(data_dir)
-    if not path.is_file():
-        return {}
-    return dict(json.loads(path.read_text()).get("snapshots", {}))
+    """Approved snapshots: name -> sha256 at approval time (the replayed approval chain)."""
+    return {name: entry["sha256"] for name, entry in approvals_in_force(data_dir).items()}
 
 
-def approve(data_dir: Path, snapshot: str, approver: str = "labkit") -> dict[str, Any]:
-    """Approve a snapshot: only one that passes the gate."""
+def _require_approver(approver: str | None) -> str:
+    name = (approver or "").strip()
+    if not name:
+        raise CorpusError("an approval needs its approver (who made the call); none was given")
+    return name
+
+
+def approve(data_dir: Path, snapshot: str, approver: str, note: str = "") -> dict[str, Any]:
+    """Approve a snapshot that passes the gate: an ``approve`` entry naming who approved it."""
+    name = _require_approver(approver)
     report = validate_snapshot(data_dir, snapshot)
     if not report.ok:
         rules = sorted({v.rule for v in report.violations})
         raise CorpusError(f"snapshot {snapshot} fails the validation gate ({', '.join(rules)}); not approved")
-    registry = approved(data_dir)
-    registry[snapshot] = report.sha256
-    payload = {"snapshots": registry, "updated_at": time.time(), "updated_by": approver}
-    _atomic_write(_approved_path(data_dir), json.dumps(payload, indent=1))
-    return {"snapshot": snapshot, "sha256": report.sha256, "approved": True}
+    entry = chain.append(approvals_path(data_dir), "approve", {
+        "snapshot": snapshot, "sha256": report.sha256, "approver": name, "note": note[:300]})
+    return {"snapshot": snapshot, "sha256": report.sha256, "approved": True, "approver": name,
+            "seq": entry["seq"], "hash": entry["hash"]}
+
+
+def revoke(data_dir: Path, snapshot: str, approver: str, reason: str = "") -> dict[str, Any]:
+    """Withdraw the approval of a snapshot: a ``revoke`` entry (the approval stays on record)."""
+    name = _require_approver(approver)
+    if snapshot not in approvals_in_force(data_dir):
+        raise CorpusError(f"snapshot {snapshot} is not approved; approved: {', '.join(sorted(approved(data_dir)))}")
+    entry = chain.append(approvals_path(data_dir), "revoke",
+                         {"snapshot": snapshot, "approver": name, "reason": reason[:300]})
+    return {"snapshot": snapshot, "revoked": True, "approver": name, "seq": entry["seq"], "hash": entry["hash"]}
 
 
 def lineage(data_dir: Path, index_name: str) -> dict[str, Any]:
@@ -133,7 +165,8 @@ def lineage(data_dir: Path, index_name: str) -> dict[str, Any]:
     manifest = json.loads(manifest_path.read_text())
     snapshot, sha = manifest.get("corpus_snapshot"), manifest.get("corpus_sha256")
     out.update(corpus_snapshot=snapshot, corpus_sha256=sha)
-    registry = approved(data_dir)
+    in_force = approvals_in_force(data_dir)
+    registry = {name: entry["sha256"] for name, entry in in_force.items()}
     if snapshot not in registry:
         return out | {"reason": f"snapshot {snapshot} is not an approved snapshot ({', '.join(sorted(registry))})"}
     if registry[snapshot] != sha:
@@ -142,7 +175,11 @@ def lineage(data_dir: Path, index_name: str) -> dict[str, Any]:
     path = corpus_dir(data_dir) / f"{snapshot}.jsonl"
     if not path.is_file() or snapshot_sha256(path) != sha:
         return out | {"reason": f"snapshot file {snapshot}.jsonl is missing or changed since approval"}
-    return out | {"traceable": True, "reason": f"built from approved snapshot {snapshot} (sha256 {sha[:12]})"}
+    entry = in_force[snapshot]
+    approval = {k: entry[k] for k in ("seq", "hash", "approver", "at")}
+    return out | {"traceable": True, "approval": approval,
+                  "reason": f"built from approved snapshot {snapshot} (sha256 {sha[:12]}),"
+                            f" approved by {entry['approver']} (approval {entry['seq']})"}
 
 
 def quarantine(data_dir: Path, snapshot: str, doc_ids: list[str], out: str | None = None,

@@ -34,7 +34,7 @@ def test_gate_catches_every_marker_of_the_poisoned_document(data_dir):
     assert {v.doc_id for v in report.violations} == {"rb-9001"}
     assert {v.rule for v in report.violations} == set(gov.POISON_RULES)
     with pytest.raises(CorpusError, match="fails the validation gate"):
-        gov.approve(data_dir, "2026-11-15-poisoned")
+        gov.approve(data_dir, "2026-11-15-poisoned", approver="data-owner")
 
 
 def test_quarantine_writes_a_clean_snapshot_and_a_record(data_dir):

@@ -187,7 +187,9 @@ async def test_first_deploy_creates_the_deployment_with_the_revision_in_the_pod_
     assert rs["metadata"]["annotations"]["labkit.dev/promoted-at"]  # stamped when the kit saw it complete
     # index names and snapshots were read by exec in the ready provider pod: no Job, nothing written
     assert fake.execs == [["ls", "-1", "/data/indexes"], ["ls", "-1", "/data/corpus"]]
-    assert [r.data["metadata"]["name"] for r in requests(kmock, "POST", "jobs")] == ["labkit-seed"]
+    jobs = requests(kmock, "POST", "jobs")  # the seed, and the Job appending the release record
+    assert jobs[0].data["metadata"]["name"] == "labkit-seed" and len(jobs) == 2
+    assert "record-release" in json.dumps(jobs[1].data)
 
 
 async def test_without_exec_the_data_volume_is_read_by_one_off_jobs(kube_sb, kmock, fake):
