@@ -141,21 +141,27 @@ def _dump(*docs: dict[str, Any]) -> str:
 
 
 def _role_rules() -> list[dict[str, Any]]:
-    rw = ["get", "list", "watch", "create", "update", "patch", "delete"]
-    ro = ["get", "list", "watch"]
+    """The trainee's Role: what the kube tier sends for the labs' operations and no more
+    (``tests/unit/test_kube_rbac.py`` drives every operation under it and checks both ways).
+    No ``update`` (the kit patches), no ``watch`` (it polls), no create of Pods or ReplicaSets
+    (their controllers make them): ReplicaSets only get the kit's annotations and its pruning."""
+    def rule(group: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
+        return {"apiGroups": [group], "resources": resources, "verbs": verbs}
+
     return [
-        {"apiGroups": [""], "resources": ["pods", "services", "configmaps", "persistentvolumeclaims"], "verbs": rw},
-        {"apiGroups": [""], "resources": ["pods/log", "events", "endpoints", "resourcequotas", "limitranges"],
-         "verbs": ro},
-        {"apiGroups": [""], "resources": ["pods/exec", "pods/portforward", "pods/proxy", "services/proxy"],
-         "verbs": ["get", "create"]},
-        {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["get", "patch"]},  # in-place CPU limit
-        {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": rw},
-        {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["get", "update", "patch"]},
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": rw},
-        {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ro},
-        {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ro},
-        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ro},
+        rule("", ["services", "configmaps"], ["get", "list", "create", "patch", "delete"]),
+        rule("", ["persistentvolumeclaims"], ["get", "list", "create", "delete"]),
+        rule("", ["pods"], ["get", "list", "delete"]),  # restart_serving deletes; the ReplicaSets create
+        rule("", ["pods/log"], ["get"]),
+        rule("", ["events"], ["list"]),  # why a rollout failed (and `kubectl get events`)
+        # exec: the client's websocket GET (and `create`, which Kubernetes 1.35+ also checks);
+        # proxies: GET/POST through the API server to the service or one pod
+        rule("", ["pods/exec", "pods/proxy", "services/proxy"], ["get", "create"]),
+        rule("", ["pods/resize"], ["patch"]),  # in-place CPU limit (throttle_serving)
+        rule("apps", ["deployments"], ["get", "list", "create", "patch", "delete"]),
+        rule("apps", ["deployments/scale"], ["patch"]),
+        rule("apps", ["replicasets"], ["list", "patch", "delete"]),  # history; its stamps; pruning
+        rule("batch", ["jobs"], ["get", "list", "create", "delete"]),
     ]
 
 
