@@ -13,7 +13,11 @@ reach. These checks read that log (the grader passes it as ``audit``):
 * ``hypothesis_before_mitigation``: the first hypothesis of the triage frame (a
   ``labkit.widgets.HypothesisLog`` entry, which in a box is also an ``event`` the endpoint
   stamps) was logged before the first change after the lab's fault, and names the incident class
-  the lab expects - the order of the reasoning, on the endpoint's clock, not the notebook's.
+  the lab expects - the order of the reasoning, on the endpoint's clock, not the notebook's;
+* ``gameday_clock``: a game day's times from the same log - for each fault the lab injected, the
+  first ``detected`` event that names a signal kind the fault catalog lists for it, the first
+  change after it (the mitigation) and the ``resolved`` event - so TTD, TTM and TTR are the
+  endpoint's, never times typed into a notebook.
 
 Outside a grading run there is no audit log; the checks then say so and fail, so a lab states
 them in prose and leaves the verdict to the grader.
@@ -24,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.control.audit import AuditRecord
+from sandbox.faults import load_catalog
 from sandbox.observe import Observation, broken, holds
 
 from .checks import register
@@ -110,3 +115,47 @@ def hypothesis_before_mitigation(sb: Any, audit: list[AuditRecord] | None = None
     hint = ("write the hypothesis before the first change: a fix tried first is not a tested hypothesis"
             if not before else f"the first hypothesis named {named or 'no'} incident class")
     return broken("hypothesis_before_mitigation", observed, expected, hint, share, incident_class=named)
+
+
+def _scenarios(audit: list[AuditRecord]) -> list[tuple[AuditRecord, list[AuditRecord]]]:
+    """Each ``inject`` of the run with the records up to the next one."""
+    injects = _ok(audit, "inject")
+    bounds = [r.seq for r in injects[1:]] + [float("inf")]
+    return [(inj, [r for r in audit if inj.seq < r.seq < end]) for inj, end in zip(injects, bounds)]
+
+
+def _clock(inject: AuditRecord, after: list[AuditRecord]) -> dict[str, Any]:
+    """One scenario's times (minutes after the inject, the endpoint's clock) and what is missing."""
+    fault = str(inject.args.get("fault", ""))
+    kinds = {s.kind for s in load_catalog().get(fault).signals}
+    events = [r for r in after if r.op == "event" and r.outcome == "ok"]
+    detected = next((r for r in events if r.args.get("event") == "detected" and r.args.get("signal") in kinds), None)
+    changes = [r for r in after if r.op in MUTATIONS and r.outcome == "ok" and detected and r.seq > detected.seq]
+    mitigated = changes[0] if changes else None
+    resolved = next((r for r in events if r.args.get("event") == "resolved" and mitigated and r.seq > mitigated.seq),
+                    None)
+    minutes = {key: round((r.at - inject.at) / 60, 2) if r else None
+               for key, r in (("ttd_min", detected), ("ttm_min", mitigated), ("ttr_min", resolved))}
+    missing = [what for what, r in (("a detection naming one of its signal kinds " + "/".join(sorted(kinds)), detected),
+                                    ("a change after the detection", mitigated),
+                                    ("a resolved event after the change", resolved)) if r is None]
+    return {"fault": fault, **minutes, "missing": missing}
+
+
+@register("gameday_clock", needs_sandbox=False)
+def gameday_clock(sb: Any, audit: list[AuditRecord] | None = None, scenarios: int = 1) -> Observation:
+    """Every one of the ``scenarios`` faults the lab injected was detected on a signal its catalog
+    entry lists, then changed, then declared resolved - in that order on the endpoint's clock.
+    Credit per scenario and per step (a third each)."""
+    expected = f"{scenarios} scenario(s), each: detected (a catalog signal kind), a change, resolved - in order"
+    if not audit:
+        return broken("gameday_clock", NO_LOG, expected, "log('<incident>', 'detected', note, signal='metric')")
+    clocks = [_clock(inj, after) for inj, after in _scenarios(audit)][:scenarios]
+    steps = sum(3 - len(c["missing"]) for c in clocks)
+    observed = "; ".join(f"{c['fault']}: TTD {c['ttd_min']} min, TTM {c['ttm_min']} min, TTR {c['ttr_min']} min"
+                         for c in clocks) or "no fault was injected"
+    if len(clocks) == scenarios and steps == 3 * scenarios:
+        return holds("gameday_clock", observed, expected, incidents=clocks)
+    gaps = "; ".join(f"{c['fault']}: missing {', '.join(c['missing'])}" for c in clocks if c["missing"])
+    return broken("gameday_clock", observed, expected, gaps or "not every scenario was injected",
+                  steps / (3 * scenarios), incidents=clocks)

@@ -277,6 +277,13 @@ class Sandbox(MonitoringSurface, abc.ABC):
         made the call and when (the kit's clock); the fields are the caller's."""
         return evidence.record_note(self, kind, fields)
 
+    def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
+        """Tell the kit's clock a triage or game-day event (``hypothesis``, ``detected``,
+        ``resolved``...). In a grading box the control endpoint stamps it into the audit log the
+        grader reads (``graders.process``); a sandbox driven directly has no such clock, so
+        nothing is kept and ``{}`` comes back."""
+        return {}
+
     def _record(self, cmd: list[str]) -> str:
         """Run a ``record-*`` job of the kit's own (a tier may run it more cheaply)."""
         return self.run_job(cmd, cmd[3])

@@ -74,3 +74,46 @@ def test_the_labs_own_changes_before_its_fault_do_not_count_and_no_hypothesis_is
     none = check("hypothesis_before_mitigation", audit=log(INJECT, ROLLBACK), points=3)
     assert none.points == 0 and "no hypothesis" in none.observed
     assert not check("hypothesis_before_mitigation", audit=[]).passed
+
+
+# --- game-day clock ----------------------------------------------------------------------------
+
+def event(name: str, signal: str = "") -> tuple:
+    return ("event", {"event": name, "signal": signal, "note": ""}, {"event": name, "signal": signal})
+
+
+INJECT_STALE = ("inject", {"fault": "stale-index"}, {})
+INJECT_PROVIDER = ("inject", {"fault": "provider-outage"}, {})
+ROLLBACK = ("rollback", {"to_revision": 1}, {"revision": 3})
+DEPLOY = ("deploy", {"provider_timeout_s": "0.05"}, {"revision": 4})
+
+
+def test_each_scenario_detected_on_a_catalog_signal_then_changed_then_resolved_passes():
+    run = log(INJECT_STALE, event("injected"), event("detected", "eval"), ROLLBACK, event("resolved"),
+              INJECT_PROVIDER, event("detected", "metric"), DEPLOY, event("resolved"))
+    result = check("gameday_clock", audit=run, scenarios=2)
+    assert result.passed and result.points == result.max_points
+    clocks = result.details["incidents"]
+    assert [c["fault"] for c in clocks] == ["stale-index", "provider-outage"]
+    assert clocks[0]["ttd_min"] == round(2 / 60, 2) and clocks[1]["ttr_min"] == round(3 / 60, 2)
+
+
+def test_a_detection_on_a_signal_the_fault_does_not_show_stops_the_clock_nowhere():
+    run = log(INJECT_STALE, event("detected", "log"), ROLLBACK, event("resolved"))
+    result = check("gameday_clock", audit=run, scenarios=1)
+    assert not result.passed and result.points == 0
+    assert "detection naming one of its signal kinds" in result.hint
+
+
+def test_resolving_without_a_change_or_before_the_detection_earns_only_what_happened_in_order():
+    no_change = check("gameday_clock", audit=log(INJECT_PROVIDER, event("detected", "metric"), event("resolved")))
+    early_fix = check("gameday_clock", audit=log(INJECT_PROVIDER, DEPLOY, event("detected", "metric"),
+                                                 event("resolved")))
+    assert not no_change.passed and 0 < no_change.points < no_change.max_points
+    assert not early_fix.passed and early_fix.points == no_change.points
+
+
+def test_a_second_scenario_never_injected_or_no_log_is_no_full_clock():
+    one = check("gameday_clock", audit=log(INJECT_STALE, event("detected", "eval"), ROLLBACK, event("resolved")),
+                scenarios=2)
+    assert not one.passed and not check("gameday_clock", audit=[], scenarios=2).passed
