@@ -25,6 +25,7 @@ them in prose and leaves the verdict to the grader.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sandbox.control.audit import AuditRecord
@@ -134,12 +135,18 @@ def _clock(inject: AuditRecord, after: list[AuditRecord]) -> dict[str, Any]:
     mitigated = changes[0] if changes else None
     resolved = next((r for r in events if r.args.get("event") == "resolved" and mitigated and r.seq > mitigated.seq),
                     None)
-    minutes = {key: round((r.at - inject.at) / 60, 2) if r else None
-               for key, r in (("ttd_min", detected), ("ttm_min", mitigated), ("ttr_min", resolved))}
+    steps = (("detected", detected), ("mitigated", mitigated), ("resolved", resolved))
+    minutes = {f"tt{name[0]}_min": round((r.at - inject.at) / 60, 2) if r else None for name, r in steps}
+    moments = {f"{name}_at": _iso(r.at) for name, r in (("injected", inject), *steps) if r}
     missing = [what for what, r in (("a detection naming one of its signal kinds " + "/".join(sorted(kinds)), detected),
                                     ("a change after the detection", mitigated),
                                     ("a resolved event after the change", resolved)) if r is None]
-    return {"fault": fault, **minutes, "missing": missing}
+    signal = str(detected.args.get("signal", "")) if detected else ""
+    return {"fault": fault, **minutes, **moments, "signal": signal, "missing": missing}
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
 @register("gameday_clock", needs_sandbox=False)

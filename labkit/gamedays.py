@@ -125,7 +125,37 @@ def record(course_root: str | Path, trainee: str, incident: str, event: str,
 
 
 def load(course_root: str | Path) -> list[GameDayEvent]:
-    """Every recorded event (an empty list when none was recorded)."""
+    """Every recorded event (an empty list when none was recorded): the course's event log, then
+    the scenarios of graded runs (:func:`graded_events`)."""
+    return [*_logged(course_root), *graded_events(course_root)]
+
+
+def graded_events(course_root: str | Path) -> list[GameDayEvent]:
+    """The game days of graded runs, on the control endpoint's clock: each ``gameday_clock``
+    record of ``reports/live_checks.jsonl`` (the last run of a submission wins) as events of
+    incident ``<lab>:<fault>``. The grader already applied the clock rules (a detection counts
+    only on one of the fault's signal kinds), so a step it did not see is simply absent."""
+    path = Path(course_root) / "reports" / "live_checks.jsonl"
+    latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        raw = json.loads(line) if line.strip() else {}
+        if raw.get("check") == "gameday_clock" and raw.get("student"):
+            latest[(raw["student"], str(raw.get("assignment", "")))] = raw.get("details", {}).get("incidents", [])
+    out = []
+    for (student, lab), incidents in sorted(latest.items()):
+        for clock in incidents:
+            incident = f"{lab}:{clock.get('fault', '')}"
+            for event in EVENTS:
+                at = clock.get(f"{event}_at")
+                if at:
+                    extra = {"fault": clock.get("fault", "")} if event == "injected" else {}
+                    if event == "detected":
+                        extra = {"signal": clock.get("signal", "")}
+                    out.append(GameDayEvent(student, incident, event, at, **extra))
+    return out
+
+
+def _logged(course_root: str | Path) -> list[GameDayEvent]:
     path = events_path(course_root)
     if not path.is_file():
         return []

@@ -113,3 +113,28 @@ def test_a_team_scenario_is_logged_once_and_read_by_every_member(tmp_path):
     assert [t.trainee for t in gamedays.incident_times(gamedays.load(tmp_path))] == ["alice"]  # one clock
     assert incidents(trainee_evidence(tmp_path, "bob"))[0]["ttr_min"] == 12.0
     assert trainee_evidence(tmp_path, "dave")["gamedays"] == []
+
+
+def test_graded_runs_feed_the_clock_from_the_control_endpoints_times(tmp_path):
+    from graders import check
+    from labkit.gamedays import graded_events, incident_times, load
+    from sandbox.control.audit import AuditRecord
+
+    t0 = 1_790_000_000.0
+    ops = [("inject", {"fault": "provider-outage"}), ("event", {"event": "detected", "signal": "metric"}),
+           ("deploy", {"provider_timeout_s": "0.05"}), ("event", {"event": "resolved"})]
+    audit = [AuditRecord(i + 1, t0 + 60 * i, op, args) for i, (op, args) in enumerate(ops)]
+    result = check("gameday_clock", audit=audit, scenarios=1)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    old = {**result.to_dict(), "check": "gameday_clock", "student": "alice", "assignment": "lab12-game-day",
+           "details": {"incidents": [{**result.details["incidents"][0], "resolved_at": None}]}}
+    new = {**result.to_dict(), "check": "gameday_clock", "student": "alice", "assignment": "lab12-game-day"}
+    (reports / "live_checks.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(new) + "\n")
+    events = graded_events(tmp_path)
+    assert [e.event for e in events] == ["injected", "detected", "mitigated", "resolved"]  # the last run wins
+    assert events[0].fault == "provider-outage" and events[1].signal == "metric"
+    assert events == load(tmp_path)
+    [times] = incident_times(events)
+    assert (times.trainee, times.incident, times.ttd_min, times.ttr_min) == (
+        "alice", "lab12-game-day:provider-outage", 1.0, 3.0)
