@@ -156,9 +156,10 @@ WRONG: dict[str, WrongSubmission] = {
         replace={"task-release": (
             "sb.rollback()   # latency looked noisy: call the release off\n"
             'print(sb.version()["index"])')},
-        failing=frozenset({"check-release-serving", "check-lineage"}),
-        passing=frozenset({"check-rollout"}),
-        why="calls an approved release off on noise, leaving the untraceable hotfix index serving",
+        failing=frozenset({"check-release-serving", "check-lineage", "check-evidence"}),
+        passing=frozenset({"check-rollout", "check-reconstruction"}),
+        why="calls an approved release off on noise, leaving the untraceable hotfix index serving"
+            " (its release record rests on no approval; the reconstruction of the baseline still holds)",
     ),
     "lab13-capstone": WrongSubmission(
         replace={
