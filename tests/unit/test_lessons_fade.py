@@ -18,8 +18,18 @@ A lesson fails if its code makes one of those calls with the same literal argume
 argument the lab computes at run time matches anything). The lessons' setup, which deploys the
 course baseline only when nothing serves, is every lesson's preamble and is not a step.
 
+A lesson also leaves its week's labs their incident: it may not inject, nor perform by hand, a
+fault a lab of its week sets up in its locked cells. A lab's faults are read from those cells:
+``inject(sb, "...")``, a game master's base64 envelope decoded as the lab decodes it, and the
+``sandbox.faults`` helpers whose calls amount to a fault's inject action (``send_traffic(sb,
+"drifted", ...)`` *is* query-drift). A lesson performs a fault by hand when its code makes every
+decisive call of the fault's inject action (``sb.deploy(top_k="1")`` *is* config-drift; a snapshot
+date is the index of that snapshot for the call's model, as ``sandbox.spec.resolve_index`` has it).
+
 The capstone's fault (the one its ``fault_healed`` check names) must appear in no lesson of an
-earlier week, neither by id, by title nor by its inject action.
+earlier week, neither by id, by title nor by its inject action - nor in what the lesson's code
+prints: a lesson that lists the whole catalog (``load_catalog().faults``, ``.ids()``, iterating
+it, ``labkit fault list``) prints the capstone's fault id when it runs.
 
 Weeks, lessons and labs come from ``curriculum/plan.yaml``.
 """
@@ -27,6 +37,9 @@ Weeks, lessons and labs come from ``curriculum/plan.yaml``.
 from __future__ import annotations
 
 import ast
+import base64
+import binascii
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +50,13 @@ import pytest
 
 from labkit.plan import load_plan
 from sandbox.faults import load_catalog
+import sandbox.faults as fault_package
+from sandbox.faults import actions as fault_actions
+from sandbox.faults import probes as fault_probes
 from sandbox.faults.actions import ACTIONS
 from sandbox.records import DeploySpec
 from sandbox.settings import Settings
+from sandbox.spec import resolve_index
 
 REPO = Path(__file__).resolve().parents[2]
 PLAN = load_plan()
@@ -215,7 +232,8 @@ class Notebook:
             return value if isinstance(value, (str, int, float, bool)) else ANY
         return ANY
 
-    def calls(self, source: str, where: str) -> list[Call]:
+    def calls(self, source: str, where: str, reads: bool = False) -> list[Call]:
+        """The notebook's decisive kit calls in ``source`` (``reads=True``: the reads too)."""
         out = []
         for node in ast.walk(ast.parse(source)):
             if not isinstance(node, ast.Call):
@@ -233,7 +251,7 @@ class Notebook:
             args = tuple(ANY if isinstance(a, ast.Starred) else self.value(a) for a in node.args)
             kwargs = tuple(sorted((k.arg, self.value(k.value)) for k in node.keywords
                                   if k.arg and k.arg not in FREE_TEXT_KWARGS))
-            out += _normalise(Call(method, args, kwargs, where))
+            out += _normalise(Call(method, args, kwargs, where), reads)
         return out
 
 
@@ -257,9 +275,9 @@ def _job(cmd: tuple[Any, ...], where: str) -> list[Call]:
     return [Call("modelapi", tuple(kept), (), where)]
 
 
-def _normalise(call: Call) -> list[Call]:
+def _normalise(call: Call, reads: bool = False) -> list[Call]:
     last = call.name.rsplit(".", 1)[-1]
-    if last in READS:
+    if last in READS and not reads:
         return []
     if last == "run_job":
         cmd = call.args[0] if call.args else ANY
@@ -271,8 +289,10 @@ def _normalise(call: Call) -> list[Call]:
     return [call]
 
 
-def _performs(fault_id: str, where: str) -> list[Call]:
-    """The sandbox calls a fault's inject action makes, run on a recorder that serves the baseline."""
+def _recorded(fault_id: str, where: str, reads: bool = False) -> list[Call]:
+    """The calls a fault's inject action makes, run on a recorder that serves the baseline: the
+    sandbox's methods, and the ``sandbox.faults`` probes the action calls (``send_traffic``), whose
+    counts do not decide the fault (the query set does) and match any."""
     step = CATALOG.get(fault_id).inject
     sb = mock.MagicMock(name="sb")
     sb.settings = SETTINGS
@@ -281,14 +301,27 @@ def _performs(fault_id: str, where: str) -> list[Call]:
     sb.indexes.return_value = []
     sb.deploy.return_value.number = 2
     sb.run_job.return_value = "{}"
-    ACTIONS.get(step.name).fn(sb, None, **step.args)
+    probes = {name: mock.MagicMock(name=name) for name, fn in vars(fault_actions).items()
+              if callable(fn) and getattr(fn, "__module__", "") == "sandbox.faults.probes"}
+    with mock.patch.multiple(fault_actions, **probes):
+        ACTIONS.get(step.name).fn(sb, None, **step.args)
     out = []
     for name, args, kwargs in sb.mock_calls:
         if "." in name or name.startswith("__"):  # a call on a return value, not on the sandbox
             continue
         out += _normalise(Call(name, _frozen(args), tuple(sorted(
-            (k, _frozen(v)) for k, v in kwargs.items() if k not in FREE_TEXT_KWARGS)), f"{where} via inject {fault_id!r}"))
+            (k, _frozen(v)) for k, v in kwargs.items() if k not in FREE_TEXT_KWARGS)), f"{where} via inject {fault_id!r}"),
+            reads)
+    for name, probe in probes.items():
+        for args, _ in probe.call_args_list:
+            out.append(Call(name, tuple(ANY if a is sb or isinstance(a, int) else _frozen(a) for a in args), (),
+                            f"{where} via inject {fault_id!r}"))
     return out
+
+
+def _performs(fault_id: str, where: str) -> list[Call]:
+    """The sandbox calls a fault's inject action makes (its reads and probes left out)."""
+    return [c for c in _recorded(fault_id, where) if c.name.rsplit(".", 1)[-1] not in READS]
 
 
 def _is_baseline(call: Call) -> bool:
@@ -364,21 +397,150 @@ def test_the_capstone_fault_is_named_by_no_earlier_lesson():
                       for name in names if name.lower() in cell.source.lower()]
         found += [f"{c.where} injects it" for c in lesson_calls(lesson.file)
                   if c.name == "inject" and fault_id in c.args]
+        found += [f"{where} performs it by hand" for f, where in lesson_faults(lesson.file) if f == fault_id]
+        found += [f"{line}: the capstone's fault id is printed with it" for line in catalog_listings(lesson.file)]
     assert not found, f"the capstone's fault {fault_id!r} must be unseen before week {week}:\n" + "\n".join(found)
+
+
+# --- the lab's incident stays the lab's -----------------------------------------------------------
+
+SNAPSHOT_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SEEDED_INDEXES = [f"{snap}-{model}" for snap in ("2026-10-01", "2026-11-01") for model in ("v1", "v2")]
+#: What a lab's locked cells may call from ``sandbox.faults``: a fault by name, or a helper whose call
+#: is a fault's inject action.
+FAULT_HELPERS = {name for module in (fault_probes, fault_package) for name, fn in vars(module).items()
+                 if callable(fn) and not name.startswith("_") and getattr(fn, "__module__", "").startswith("sandbox.faults")}
+
+
+def _resolved(call: Call) -> Call:
+    """A deploy of a snapshot date is the deploy of that snapshot's index for the call's model."""
+    kwargs = dict(call.kwargs)
+    index, model = kwargs.get("index"), kwargs.get("model", BASELINE["model"])
+    if call.name != "deploy" or not isinstance(index, str) or not SNAPSHOT_DATE.match(index) \
+            or not isinstance(model, str):
+        return call
+    kwargs["index"] = resolve_index(index, model, SEEDED_INDEXES + [f"{index}-{model}"])
+    return Call(call.name, call.args, tuple(sorted(kwargs.items())), call.where)
+
+
+def fault_signature(fault_id: str) -> list[Call]:
+    """The decisive calls of a fault's inject action: doing all of them by hand is injecting it."""
+    return [_resolved(c) for c in _recorded(fault_id, "catalog", reads=True) if c.decisive]
+
+
+def hand_performed(calls: list[Call]) -> list[str]:
+    """The catalog faults whose every decisive inject call is among ``calls``."""
+    mine = [_resolved(c) for c in calls]
+    return [fault_id for fault_id in CATALOG.ids()
+            if (sig := fault_signature(fault_id)) and all(any(same_call(s, m) for m in mine) for s in sig)]
+
+
+def _locked(cell: Any) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and meta.get("locked") and not meta.get("solution") and not meta.get("grade")
+
+
+def _envelopes(nb: Notebook, name: str) -> list[str]:
+    """Fault ids hidden as base64 in the strings a notebook assigns to ``name`` (a game master's envelope)."""
+    found = []
+    for cell in nb.cells:
+        for node in ast.walk(ast.parse(cell.source)):
+            if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)):
+                continue
+            for const in ast.walk(node.value):
+                if not (isinstance(const, ast.Constant) and isinstance(const.value, str)):
+                    continue
+                try:
+                    text = base64.b64decode(const.value, validate=True).decode()
+                except (binascii.Error, UnicodeDecodeError):
+                    continue
+                if text in CATALOG.ids():
+                    found.append(text)
+    return found
+
+
+def lab_faults(lab: str) -> dict[str, str]:
+    """The faults a lab's locked cells set up -> where: named, from an envelope, or by hand."""
+    nb = Notebook(_lab_path(lab))
+    out: dict[str, str] = {}
+    for i, cell in enumerate(nb.cells):
+        if not _locked(cell):
+            continue
+        where = f"{lab} cell {cell.get('id', i)}"
+        calls = nb.calls(cell.source, where, reads=True)
+        for call in calls:
+            if call.name == "inject" and len(call.args) > 1 and call.args[1] in CATALOG.ids():
+                out.setdefault(call.args[1], f"{where}: inject")
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and nb._kind(node.func) == "inject" and len(node.args) > 1 \
+                    and not isinstance(node.args[1], ast.Constant):
+                for name in {n.id for n in ast.walk(node.args[1]) if isinstance(n, ast.Name)}:
+                    for fault_id in _envelopes(nb, name):
+                        out.setdefault(fault_id, f"{where}: the envelope {name}")
+        for fault_id in hand_performed([c for c in calls if c.name in FAULT_HELPERS]):
+            out.setdefault(fault_id, f"{where}: {', '.join(sorted({c.name for c in calls if c.name in FAULT_HELPERS}))}")
+    return out
+
+
+def lesson_faults(file: str) -> list[tuple[str, str]]:
+    """(fault, where) for every fault a lesson injects or performs by hand."""
+    nb = Notebook(REPO / "curriculum" / file)
+    found = []
+    for i, cell in enumerate(nb.cells):
+        where = f"{file} cell {cell.get('id', i)}"
+        calls = [c for c in nb.calls(cell.source, where, reads=True) if not _is_baseline(c)]
+        named = {c.args[1] for c in calls if c.name == "inject" and len(c.args) > 1 and isinstance(c.args[1], str)}
+        found += [(f, f"{where} injects it") for f in sorted(named)]
+        found += [(f, f"{where} performs it by hand") for f in hand_performed(calls) if f not in named]
+    return found
+
+
+def replayed(week: int) -> list[str]:
+    lessons = [lesson for lesson in PLAN.lessons() if lesson.week == week]
+    theirs = {f: where for lab in dict.fromkeys(lesson.lab for lesson in lessons) for f, where in lab_faults(lab).items()}
+    return [f"{where}: {fault!r}, which {theirs[fault]} sets up"
+            for lesson in lessons for fault, where in lesson_faults(lesson.file) if fault in theirs]
+
+
+@pytest.mark.parametrize("week", WEEKS, ids=[f"week{w:02d}" for w in WEEKS])
+def test_lessons_do_not_replay_their_labs_fault(week):
+    found = replayed(week)
+    assert not found, (f"week {week}'s lessons replay the incident its labs set up (teach on a neighbouring fault "
+                       "or a worked example of your own):\n" + "\n".join(found))
+
+
+def catalog_listings(file: str) -> list[str]:
+    """Code of a lesson that prints the whole fault catalog, so every fault id, when it runs."""
+    nb = Notebook(REPO / "curriculum" / file)
+    found = []
+    for i, cell in enumerate(nb.cells):
+        where = f"{file} cell {cell.get('id', i)}"
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Attribute) and node.attr in ("faults", "ids"):
+                base = node.value.func if isinstance(node.value, ast.Call) else node.value
+                kind = nb._kind(base)
+                if kind in ("load_catalog", "load_catalog()"):
+                    found.append(f"{where} lists the whole catalog (.{node.attr})")
+            elif isinstance(node, (ast.For, ast.comprehension)) and nb._kind(node.iter) == "load_catalog()":
+                found.append(f"{where} iterates the whole catalog")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "fault list" in node.value:
+                found.append(f"{where} runs `labkit fault list`")
+    return found
 
 
 # --- the rule itself, on small cases -----------------------------------------------------------------
 
 
-def _calls_of(source: str) -> list[Call]:
+def _calls_of(source: str, reads: bool = False) -> list[Call]:
     nb = Notebook.__new__(Notebook)
-    nb.kit, nb.consts, nb.helpers = {"connect": "connect", "inject": "inject", "sb": "connect()"}, {}, {}
+    nb.kit, nb.consts, nb.helpers = {"connect": "connect", "inject": "inject", "sb": "connect()",
+                                     "send_traffic": "send_traffic"}, {}, {}
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and \
                 isinstance(node.value, ast.Constant):
             nb.consts[node.targets[0].id] = node.value.value
-    return nb.calls(source, "case")
+    return nb.calls(source, "case", reads)
 
 
 def test_a_computed_argument_in_the_lab_matches_any_and_a_literal_must_agree():
@@ -405,3 +567,18 @@ def test_an_injected_fault_counts_as_the_calls_its_action_makes():
     assert by_hand.decisive and any(same_call(by_hand, c) for c in via_catalog)
     mismatch = _calls_of('sb.deploy(model="v2", index="2026-11-01-v1", wait=False)')[0]
     assert any(same_call(mismatch, c) for c in _calls_of('inject(sb, "model-index-mismatch")'))
+
+
+def test_a_fault_performed_by_hand_is_the_fault():
+    assert hand_performed(_calls_of('sb.deploy(top_k="1", change_cause="latency tuning")')) == ["config-drift"]
+    assert hand_performed(_calls_of('sb.deploy(index="2026-10-01")')) == ["stale-index"]
+    assert hand_performed(_calls_of('sb.deploy(model="v2", index="2026-10-01")')) == []
+    assert hand_performed(_calls_of('send_traffic(sb, "drifted", 40)', reads=True)) == ["query-drift"]
+    assert hand_performed(_calls_of('send_traffic(sb, "baseline", 40)', reads=True)) == []
+    assert hand_performed(_calls_of('sb.deploy(provider_timeout_s="0.2")')) == []
+
+
+def test_a_game_masters_envelope_is_read_as_the_lab_decodes_it():
+    faults = lab_faults(PLAN.weeks[-1].lab)
+    assert list(faults) == [_capstone()[1]] and "envelope" in faults[_capstone()[1]]
+
