@@ -29,6 +29,7 @@ from .gameday import gameday_app
 from .hub import hub_app
 from .monitor import monitor_app
 from .plan import plan
+from .records import records_app
 from .report import report
 
 app = typer.Typer(help="Lab kit for running an AI-driven hosting stack.", no_args_is_help=True,
@@ -51,6 +52,7 @@ app.command("report")(report)
 app.add_typer(cohort_app, name="cohort")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(hub_app, name="hub")
+app.add_typer(records_app, name="records")
 
 console = Console()
 _sandbox = sandbox_from_env

@@ -120,6 +120,8 @@ class ControlEndpoint:
 
     def _perform(self, op: str, args: dict[str, Any]) -> Any:
         sb = self.sandbox
+        if op in RECORD_OPS:
+            return self._perform_record(op, args)
         if op == "info":
             return {"sandbox_id": sb.id, "backend": sb.backend, "images": asdict(sb.settings.images)}
         if op in ("up", "reset"):
@@ -153,13 +155,6 @@ class ControlEndpoint:
             if cmd[3] in evidence.ACTOR_JOBS:
                 _anchor_approval(sb, out)
             return {"stdout": out}
-        if op == "evaluate":
-            return asdict(sb.evaluate(int(args.get("k", 5))))
-        if op == "note":
-            fields = args.get("fields") or {}
-            if not isinstance(fields, dict):
-                raise InvalidInput("a note's fields are a JSON object")
-            return sb.note(str(args.get("kind", "")), **fields)
         if op == "inject":
             return faults.inject(sb, str(args["fault"]))
         if op == "promtool":  # checking and unit-testing rule files (no other promtool verb)
@@ -178,9 +173,24 @@ class ControlEndpoint:
             return {}
         if op == "reload_prometheus":
             return {"error": sb._reload_prometheus()}
-        if op == "event":
-            return {"event": str(args.get("event", "")), "signal": str(args.get("signal", ""))}
         raise Refused(op, "unknown operation")
+
+    def _perform_record(self, op: str, args: dict[str, Any]) -> Any:
+        """Operations that leave evidence records, appended here with the box as the caller."""
+        sb = self.sandbox
+        if op == "evaluate":
+            return asdict(sb.evaluate(int(args.get("k", 5))))
+        if op == "event":  # a game day's step, on this clock; kept as an incident note too
+            event = {"event": str(args.get("event", "")), "signal": str(args.get("signal", ""))}
+            try:
+                sb.note("incident", **event, note=str(args.get("note", ""))[:500])
+            except LabkitError as e:  # the clock's event stands; the note's failure is said
+                event["note_error"] = e.message[:200]
+            return event
+        fields = args.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise InvalidInput("a note's fields are a JSON object")
+        return sb.note(str(args.get("kind", "")), **fields)
 
     def proxy(self, target: str, method: str, path: str, query: str, body: bytes,
               content_type: str | None) -> httpx.Response:
@@ -213,6 +223,8 @@ class ControlEndpoint:
         return answer
 
 
+#: Operations that append evidence records (``_perform_record``).
+RECORD_OPS = frozenset({"evaluate", "event", "note"})
 #: Operations after which a revision may have taken traffic (a release record is due).
 ROLLOUT_OPS = frozenset({"deploy", "rollback", "wait_for_rollout", "inject"})
 
