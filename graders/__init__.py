@@ -22,7 +22,8 @@ from . import alerting, artifacts, govchecks, process, recordchecks  # noqa: F40
 from .checks import CHECKS, check, expect, register
 from .datachecks import foreign_snapshot
 from .evidence import find_evidence, trainee_evidence
+from .hints import hint
 from .result import CheckResult
 
 __all__ = ["check", "expect", "CheckResult", "CHECKS", "register", "foreign_snapshot",
-           "find_evidence", "trainee_evidence"]
+           "find_evidence", "trainee_evidence", "hint"]
