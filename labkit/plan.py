@@ -44,6 +44,7 @@ from .plan_model import (
     ExitCriterion,
     GameDays,
     Guardrails,
+    Hints,
     KPI,
     KPIThreshold,
     Level,
@@ -66,7 +67,7 @@ from .plan_model import (
 __all__ = [
     "CATEGORIES", "MENTORSHIP_STRUCTURES", "PLAN_PATH", "REQUIRED_CAPABILITIES", "REQUIRED_KPIS",
     "SCHEMA_PATH", "Capability", "CapabilityTarget", "ExitCriterion", "GameDays", "Guardrails",
-    "GradedCheck", "KPI", "KPIThreshold", "Lesson", "Level", "Mentorship", "MentorshipStructure", "Phase", "Plan",
+    "GradedCheck", "Hints", "KPI", "KPIThreshold", "Lesson", "Level", "Mentorship", "MentorshipStructure", "Phase", "Plan",
     "PlanError", "Problem", "RunbookArtifact", "TrackLab", "Week", "calendar", "describe_week",
     "load_plan", "parse_plan",
 ]
@@ -202,7 +203,15 @@ def _build(d: dict[str, Any]) -> Plan:
         game_days=GameDays(**{**d["game_days"], "schedule": tuple(d["game_days"]["schedule"]),
                               "roles": tuple(d["game_days"]["roles"]), "kpis": tuple(d["game_days"]["kpis"]),
                               "rules": tuple(d["game_days"]["rules"])}),
+        hints=_hints(d.get("hints")),
     )
+
+
+def _hints(d: dict[str, Any] | None) -> Hints:
+    """The plan's ``hints`` (absent: no brief-only phase, reveals cost nothing)."""
+    if not d:
+        return Hints()
+    return Hints(tuple(d["brief_only_phases"]), d["cost_points"])
 
 
 

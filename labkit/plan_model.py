@@ -221,6 +221,16 @@ class GameDays:
 
 
 @dataclass(frozen=True)
+class Hints:
+    """The hints of the brief-only labs (``curriculum/hints/<lab>.yaml``, shown by ``graders.hint``)."""
+
+    brief_only_phases: tuple[str, ...] = ()
+    """Phases whose labs (a week's lab and its track labs) state objective and outcome, no named calls."""
+    cost_points: float = 0
+    """Points a reveal costs; 0: none (the schema allows only 0), reveals are shown in ``labkit report``."""
+
+
+@dataclass(frozen=True)
 class Plan:
     """The validated course plan. Build it with :func:`load_plan`."""
 
@@ -233,6 +243,7 @@ class Plan:
     phases: tuple[Phase, ...]
     weeks: tuple[Week, ...]
     game_days: GameDays
+    hints: Hints = Hints()
 
     def week(self, number: int) -> Week:
         """Week ``number`` (1-13); unknown numbers raise with the valid ones."""
@@ -271,6 +282,11 @@ class Plan:
             if lab == w.lab or lab in (t.lab for t in w.track_labs):
                 return w
         raise UnknownChoice("lab", lab, self.all_lab_ids())
+
+    def brief_only_labs(self) -> list[str]:
+        """The labs of the ``hints.brief_only_phases`` in week order (hints instead of named calls)."""
+        return [lab for w in self.weeks if w.phase in self.hints.brief_only_phases
+                for lab in (w.lab, *(t.lab for t in w.track_labs))]
 
     def lessons(self) -> list[Lesson]:
         """Every lesson notebook in week order, with the lab it prepares."""

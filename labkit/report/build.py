@@ -41,8 +41,9 @@ def trainee_report(inputs: Inputs, trainee: str, as_of: dt.datetime) -> TraineeR
     if inputs.cohort and trainee in {t.id for t in inputs.cohort.trainees}:
         t = inputs.cohort.trainee(trainee)
         role, mentor = t.role_path, t.mentor
+    hints = {lab: numbers for (who, lab), numbers in inputs.hints.items() if who == trainee}
     return TraineeReport(trainee, weeks, stamps[0].isoformat() if stamps else None, role, mentor, row, values,
-                         gate_rows, flags(inputs, v, day, weeks, gate_rows, values))
+                         gate_rows, flags(inputs, v, day, weeks, gate_rows, values), hints)
 
 
 def red_zones(trainees: list[TraineeReport], plan: Any) -> list[RedZone]:

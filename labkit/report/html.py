@@ -58,7 +58,9 @@ def write_csvs(report: CourseReport, out: Path) -> list[str]:
             for trainee, snaps in weekly.get("levels", {}).items()
             for week, day, snap in zip(weekly["weeks"], weekly["days"], snaps) for cap, level in snap.items()]
     _write_csv(out / "weekly_levels.csv", ["trainee", "week", "day", "capability", "level"], rows)
-    return ["skills.csv", "kpis.csv", "gates.csv", "red_zones.csv", "weekly_levels.csv"]
+    _write_csv(out / "hints.csv", ["trainee", "lab", "hints_revealed"],
+               [[t.trainee, lab, " ".join(map(str, numbers))] for t in report.trainees for lab, numbers in t.hints.items()])
+    return ["skills.csv", "kpis.csv", "gates.csv", "red_zones.csv", "weekly_levels.csv", "hints.csv"]
 
 
 def _plots(report: CourseReport, out: Path) -> dict[str, Any]:
@@ -135,6 +137,18 @@ def _trainee_kpis(report: CourseReport) -> list[str]:
     return out + ["</table>"]
 
 
+def _hints(report: CourseReport) -> list[str]:
+    """Trainee by lab: the hints revealed in the latest graded run (brief-only labs)."""
+    labs = sorted({lab for t in report.trainees for lab in t.hints})
+    if not labs:
+        return ["<p id=hints class=small>No hint revealed in a graded run.</p>"]
+    out = ['<table id="hints"><tr><th>trainee</th>' + "".join(f"<th>{_e(lab)}</th>" for lab in labs) + "</tr>"]
+    for t in report.trainees:
+        cells = "".join(f"<td>{_e(', '.join(f'#{n}' for n in t.hints.get(lab, [])) or '-')}</td>" for lab in labs)
+        out.append(f'<tr data-trainee="{_e(t.trainee)}"><td>{_e(t.trainee)}</td>{cells}</tr>')
+    return out + ["</table>"]
+
+
 def _mentors(report: CourseReport, plots: dict[str, Any]) -> list[str]:
     out = ['<table id="mentor-load"><tr><th>mentor</th><th>trainees</th><th>sessions (30 d)</th><th>hours</th>'
            "<th>by structure</th><th>reviews (30 d)</th><th>trainees at risk</th></tr>"]
@@ -166,6 +180,8 @@ def page(report: CourseReport, plots: dict[str, Any], csvs: list[str]) -> str:
         f'<ul id="red-zones">{red}</ul>',
         "<h2>Phase gates and at-risk flags</h2>", *_gates_table(report),
         "<h2>KPIs per trainee</h2>", *_trainee_kpis(report),
+        "<h2>Hints revealed</h2><p class=small>Per brief-only lab, from the latest graded run's audit log;"
+        " a reveal costs no points.</p>", *_hints(report),
         "<h2>Mentor load</h2>", *_mentors(report, plots),
         f"<h2>Heatmap by week</h2><details><summary>{len(plots['weeks'])} weeks</summary>{weeks}</details>",
         "<h2>Data</h2><ul>" + "".join(f'<li><a href="{c}">{c}</a></li>' for c in csvs) + "</ul>",

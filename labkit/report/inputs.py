@@ -12,7 +12,9 @@ Inputs (all read, none written):
 * ``reports/gamedays.jsonl`` (``labkit.gamedays``);
 * the trainees' submitted notebooks ``<root>/submitted/<student>/<lab>/*.ipynb``: their
   hypothesis logs (``labkit.widgets.HypothesisLog``), read off the saved notebook;
-* the evidence ledger (``labkit.ledger``) and the cohort (``labkit.cohort``).
+* the evidence ledger (``labkit.ledger``) and the cohort (``labkit.cohort``);
+* the kept audit logs of graded runs (``reports/runs/<lab>/<student>-<sandbox>.audit.jsonl``): the
+  hints each trainee revealed in the latest graded run of a lab (``graders.hints.reveals``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any
 import nbformat
 
 from graders.changes import CHANGES_FILE
+from graders.hints import reveals
+from sandbox.control.audit import read_audit
 from sandbox.faults import load_catalog
 
 from .. import gamedays
@@ -61,6 +65,8 @@ class Inputs:
     plan: Any
     fault_classes: dict[str, str] = field(default_factory=dict)
     """Fault id -> incident class (the fault catalog)."""
+    hints: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    """(student, lab) -> hint numbers revealed in the latest graded run of that lab."""
 
     def students(self) -> list[str]:
         names = {c.student for c in self.cells}
@@ -128,6 +134,22 @@ def read_logs(course_root: Path) -> dict[tuple[str, str], dict[str, list[dict[st
     return out
 
 
+def read_hints(course_root: Path, students: set[str]) -> dict[tuple[str, str], list[int]]:
+    """(student, lab) -> hints revealed in the latest kept graded run (by the endpoint's clock)."""
+    latest: dict[tuple[str, str], tuple[float, list[int]]] = {}
+    for path in sorted((course_root / "reports" / "runs").glob("*/*.audit.jsonl")):
+        lab = path.parent.name
+        owners = [s for s in students if path.name.startswith(f"{s}-grade-")]
+        audit = read_audit(path)
+        if not owners or not audit:
+            continue
+        student = max(owners, key=len)  # "bob" and "bob-2": the longest name that fits
+        at = max(r.at for r in audit)
+        if (student, lab) not in latest or at > latest[(student, lab)][0]:
+            latest[(student, lab)] = (at, reveals(audit).get(lab, []))
+    return {key: numbers for key, (_, numbers) in sorted(latest.items()) if numbers}
+
+
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -141,5 +163,7 @@ def gather(course_root: Path, db_url: str, plan: Any, cohort: Cohort | None, led
         if r.get("capability"):
             caps.setdefault((r["assignment"], r["notebook"], r["grade_id"]), r["capability"])
     classes = {f.id: f.incident_class for f in load_catalog().faults}
-    return Inputs(read_gradebook(db_url), caps, markers, read_changes(course_root), gamedays.load(course_root),
-                  ledger, read_logs(course_root), cohort, plan, classes)
+    cells = read_gradebook(db_url)
+    return Inputs(cells, caps, markers, read_changes(course_root), gamedays.load(course_root),
+                  ledger, read_logs(course_root), cohort, plan, classes,
+                  read_hints(course_root, {c.student for c in cells}))

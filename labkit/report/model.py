@@ -84,6 +84,8 @@ class TraineeReport:
     kpis: list[KPIValue] = field(default_factory=list)
     gates: list[GateStatus] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    hints: dict[str, list[int]] = field(default_factory=dict)
+    """Lab -> hint numbers revealed in its latest graded run (a reveal costs no points)."""
 
     def skill(self, capability: str) -> SkillLevel:
         return next(s for s in self.skills if s.capability == capability)

@@ -75,8 +75,13 @@ def trainee_section(t: TraineeReport) -> list[str]:
     if t.gates:
         out += ["", "Phase gates: " + "; ".join(
             f"{g.phase} {g.status}" + (f" (missing: {', '.join(g.missing)})" if g.missing else "") for g in t.gates)]
-    out += ["", "At risk: " + ("; ".join(t.flags) if t.flags else "no"), ""]
+    out += ["", "At risk: " + ("; ".join(t.flags) if t.flags else "no"), "", "Hints revealed: " + hints_line(t), ""]
     return out
+
+
+def hints_line(t: TraineeReport) -> str:
+    """``lab09-provider-outage #1, #2; ...`` from the graded runs (reveals cost no points)."""
+    return "; ".join(f"{lab} " + ", ".join(f"#{n}" for n in numbers) for lab, numbers in t.hints.items()) or "none"
 
 
 def report_markdown(report: CourseReport) -> str:
