@@ -18,7 +18,7 @@ markdown answer part by part and, in a lab, suggest the score of a manually grad
 
 from __future__ import annotations
 
-from . import alerting, artifacts, govchecks, process, recordchecks  # noqa: F401 - they register their checks
+from . import accesschecks, alerting, artifacts, govchecks, process, recordchecks  # noqa: F401 - they register their checks
 from .checks import CHECKS, check, expect, register
 from .datachecks import foreign_snapshot
 from .evidence import find_evidence, trainee_evidence

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import abc
 import json
+import secrets
 import time
 from typing import Any
 
-from . import evidence
+from . import access_review, evidence
 from .client import EvalReport, Readiness, ServiceClient
 from .errors import NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
 from .monitoring import MonitoringSurface
@@ -283,6 +284,14 @@ class Sandbox(MonitoringSurface, abc.ABC):
         grader reads (``graders.process``); a sandbox driven directly has no such clock, so
         nothing is kept and ``{}`` comes back."""
         return {}
+
+    def access_review(self) -> dict[str, str]:
+        """The cohort overlay with one over-broad grant planted (``sandbox.access_review``): path ->
+        YAML. In a grading box the control endpoint renders it from a seed it keeps, and only the
+        grader learns what was planted; here it is a practice overlay from a random seed."""
+        review = access_review.render(secrets.randbits(64))
+        self.__dict__["_practice_review"] = review  # for the kernel's own self-check, never a grade
+        return review.files
 
     def _record(self, cmd: list[str]) -> str:
         """Run a ``record-*`` job of the kit's own (a tier may run it more cheaply)."""

@@ -202,6 +202,10 @@ class RemoteSandbox(MonitoringSurface):
     def note(self, kind: str, **fields: Any) -> dict[str, Any]:
         return self._call("note", kind=kind, fields=fields)
 
+    def access_review(self) -> dict[str, str]:
+        """The access-review overlay of this grading run (the endpoint keeps what was planted)."""
+        return self._call("access_review")["files"]
+
     def __enter__(self) -> RemoteSandbox:
         return self.up()
 

@@ -4,7 +4,8 @@ The endpoint authorises each operation the way an API server with RBAC does: a v
 resource of *this* sandbox, nothing else. Allowed are the operations a lab asks the trainee to
 perform (deploy, roll back, wait for a rollout, read history, status, logs, indexes, search,
 evaluate, metrics, the kit's data jobs (arguments that are names, never paths), reading and
-verifying the evidence records, appending a note to them, index builds, a lab's own fault injection, PromQL
+verifying the evidence records, appending a note to them, the access-review lab's overlay (its files;
+the planted answer stays in the audit log), index builds, a lab's own fault injection, PromQL
 queries and alerts, checking, testing and loading the trainee's own rule files). Refused are
 what would let a kernel change its grade without doing the work: healing or listing a lab's
 faults, the fault primitives (provider control, in-place throttling, restarts), tearing the
@@ -30,7 +31,7 @@ OPERATIONS: dict[str, bool] = {
     "rollback": True, "wait_for_rollout": True, "revision_endpoints": True, "logs": True,
     "indexes": True, "snapshots": True, "build_index": True, "run_job": True, "inject": True,
     "proxy": True, "event": True, "promtool": True, "install_rule_file": True, "rule_file": True,
-    "reload_prometheus": True, "evaluate": True, "note": True,
+    "reload_prometheus": True, "evaluate": True, "note": True, "access_review": True,
     "down": False, "heal": False, "faults": False, "provider_call": False, "set_provider_running": False,
     "restart_serving": False, "throttle_serving": False,
 }

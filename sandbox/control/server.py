@@ -30,7 +30,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .. import evidence, faults
+from .. import access_review, evidence, faults
 from ..api import CONFIG_KEYS, Sandbox
 from ..client import shared_http
 from ..errors import InvalidInput, LabkitError, WaitTimeout
@@ -55,6 +55,7 @@ class ControlEndpoint:
         self.audit = AuditLog(Path(audit_path))
         self.token = secrets.token_urlsafe(32)
         self._revoked = threading.Event()
+        self._review_seed = secrets.randbits(64)  # the access-review overlay's: never leaves this process
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -102,6 +103,8 @@ class ControlEndpoint:
         mark = len(evidence.appended(self.sandbox))
         try:
             authorise(op)
+            if op == "access_review":
+                return self._access_review()
             result = self._perform(op, args)
             if op in ROLLOUT_OPS:  # a promotion by wait_for_rollout (or a fault's deploy) is released too
                 evidence.sync_releases(self.sandbox)
@@ -117,6 +120,12 @@ class ControlEndpoint:
             summary["anchors"] = [list(a) for a in fresh]
         self.audit.append(op, args, "ok", summary)
         return result
+
+    def _access_review(self) -> dict[str, Any]:
+        """The overlay's files go to the box; the planted answer only to the audit log."""
+        review = access_review.render(self._review_seed)
+        self.audit.append("access_review", {}, "ok", {"files": len(review.files), "answer": review.answer})
+        return {"files": review.files}
 
     def _perform(self, op: str, args: dict[str, Any]) -> Any:
         sb = self.sandbox
