@@ -187,6 +187,20 @@ WRONG: dict[str, WrongSubmission] = {
         failing=frozenset(), suggest_partial=frozenset({"tabletop-record"}),
         why="a loaded proposal, costs of delay without numbers, a team as decision-maker, no trade-off",
     ),
+    "lab10-access-review": WrongSubmission(
+        replace={
+            "task-note": (
+                "# the trainee's own binding came first in the listing: report it\n"
+                "first = sorted(p for p in files if p.endswith('/rolebinding.yaml'))[0]\n"
+                "b = docs[first][0]\n"
+                "sb.note('access-review', binding=b['metadata']['name'], subject='User:' + first.split('/')[0],\n"
+                "        grants='the trainee Role', fix='delete it')"),
+            "access-memo": borderline("access_review_memo"),
+        },
+        failing=frozenset({"check-finding"}),
+        suggest_partial=frozenset({"access-memo"}),
+        why="reports the first binding listed (the trainee's own, harmless) instead of reviewing; a thin memo",
+    ),
     "lab11-design-review": WrongSubmission(
         replace={
             "task-guard": (

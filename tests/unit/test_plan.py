@@ -293,7 +293,7 @@ def test_a_week_whose_evidence_names_a_check_that_does_not_exist(raw):
     w5 = week_index(raw, 5)
     raw["weeks"][w5]["checks"][1]["check"] = "rollback_within_10_minutes"
     found = assert_problem(raw, f"weeks[{w5}].checks[1].check", "no check 'rollback_within_10_minutes' exists",
-                           "valid: adr_parts")
+                           "valid: access_review_finding, access_review_memo, adr_parts")
     assert "rolled_back" in found
 
 
@@ -349,14 +349,15 @@ def test_the_tracks_train_every_item_of_the_leadership_and_governance_issue(ship
     by_check = {c.check: (w.number, t) for w in shipped.weeks for t in w.track_labs for c in t.checks}
     wanted = {"design_review": "leadership", "adr_parts": "leadership", "sbi_feedback": "leadership",
               "retro_css": "leadership", "roadmap_framing": "leadership", "prioritisation_decision": "leadership",
-              "vendor_risk": "governance", "data_classification": "governance"}
+              "vendor_risk": "governance", "data_classification": "governance",
+              "access_review_memo": "governance"}
     for check, track in wanted.items():
         assert check in by_check, f"no track lab is graded with {check}"
         _, lab = by_check[check]
         assert lab.track == track and lab.capabilities and lab.artifact_file
     assert by_check["sbi_feedback"][0] == 12, "feedback follows the game day"
     assert shipped.all_lab_ids()[:2] == ["lab01-first-deploy", "lab02-probes-slos"]
-    assert len(shipped.all_lab_ids()) == len(set(shipped.all_lab_ids())) == 19
+    assert len(shipped.all_lab_ids()) == len(set(shipped.all_lab_ids())) == 20
     assert shipped.week_of_lab("lab11-design-review").number == 11
     assert [c.check for c in shipped.checks_of("lab12-feedback-retro")] == ["sbi_feedback", "retro_css"]
 
