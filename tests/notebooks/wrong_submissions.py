@@ -190,16 +190,15 @@ WRONG: dict[str, WrongSubmission] = {
     "lab10-access-review": WrongSubmission(
         replace={
             "task-note": (
-                "# the trainee's own binding came first in the listing: report it\n"
-                "first = sorted(p for p in files if p.endswith('/rolebinding.yaml'))[0]\n"
-                "b = docs[first][0]\n"
-                "sb.note('access-review', binding=b['metadata']['name'], subject='User:' + first.split('/')[0],\n"
-                "        grants='the trainee Role', fix='delete it')"),
+                "top = findings[0]\n"
+                "# who gets it? the role it binds\n"
+                "sb.note('access-review', binding=top['binding'], subject=top['role'],\n"
+                "        grants='more than labkit-trainee', fix='delete it')"),
             "access-memo": borderline("access_review_memo"),
         },
         failing=frozenset({"check-finding"}),
         suggest_partial=frozenset({"access-memo"}),
-        why="reports the first binding listed (the trainee's own, harmless) instead of reviewing; a thin memo",
+        why="finds the binding but records its roleRef as the subject (who holds the grant is the finding's half)",
     ),
     "lab11-design-review": WrongSubmission(
         replace={
