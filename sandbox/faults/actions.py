@@ -14,6 +14,7 @@ from typing import Any
 from ..api import DeploySpec, Sandbox
 from ..errors import RolloutFailed
 from ..observe import Registry
+from ..waiting import until
 from .probes import send_traffic
 
 Action = Callable[..., dict[str, Any]]
@@ -60,7 +61,10 @@ def restore_index_bytes(sb: Sandbox, record: dict | None = None) -> dict[str, An
         _modelapi(sb, "tamper-index", "--name", index, "--mode", "restore")
     restore_spec(sb, record)
     if not sb.readiness().ready:
-        sb.restart_serving()
+        sb.restart_serving()  # they load the restored bytes; healed once they serve again
+        until(lambda: True if sb.readiness().ready else None, timeout_s=sb.settings.rollout.progress_deadline_s,
+              interval_s=0.25, what="the serving replicas ready again after the restart",
+              describe=lambda: str(sb.readiness().reason))
     return {}
 
 

@@ -93,7 +93,9 @@ def test_crashing_revision_is_a_failed_rollout_and_never_serves(sandbox):
 
 
 def test_mismatched_index_is_held_back_with_its_reason(sandbox_factory):
-    sb = sandbox_factory(rollout=_short_deadline()).up()
+    # the kit's own progress deadline: a shorter one fails on a loaded machine before the replica
+    # has answered at all ("unreachable" instead of its reason)
+    sb = sandbox_factory().up()
     sb.deploy(model="v1")
     with pytest.raises(RolloutFailed, match="model-mismatch"):
         sb.deploy(model="v2", index="2026-11-01-v1")
@@ -187,9 +189,3 @@ def test_port_in_use_is_one_clear_error(sandbox_factory):
         sb = sandbox_factory(port=port)
         with pytest.raises(PortInUse, match=f"port {port}"):
             sb.up()
-
-
-def _short_deadline():
-    from sandbox.settings import RolloutSettings
-
-    return RolloutSettings(progress_deadline_s=8.0)
