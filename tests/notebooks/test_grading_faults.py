@@ -50,16 +50,22 @@ def _course(root: Path, students: tuple[str, ...]) -> Course:
     return course
 
 
-def _watch(action: Callable[[], bool], stop: threading.Event) -> threading.Thread:
-    """Call ``action`` every 0.3 s in the background until it returns False or ``stop`` is set."""
+def _grade_while(course: Course, students: list[str], fault: Callable[[], bool]):
+    """Grade ``students`` (``--jobs`` as many) while ``fault`` is called every 0.3 s in the
+    background, until it returns False or the grading is over."""
+    stop = threading.Event()
 
     def loop() -> None:
-        while not stop.is_set() and action():
+        while not stop.is_set() and fault():
             time.sleep(0.3)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
-    return thread
+    try:
+        return grade(course, LAB, students, jobs=len(students), timeout_s=300)
+    finally:
+        stop.set()
+        thread.join(5)
 
 
 def _gradebook_cells(course: Course, student: str) -> list[tuple[float | None, bool, str]]:
@@ -85,7 +91,7 @@ def _assert_nothing_left(client, outcomes) -> None:
 
 def test_a_sandbox_the_engine_takes_away_is_retried_then_left_ungraded(tmp_path, docker_client, images_built):
     course = _course(tmp_path, ("victim", "bystander"))
-    stop, killed = threading.Event(), set()
+    killed: set[str] = set()
 
     def kill_victims_front_door() -> bool:
         for c in docker_client.containers.list(filters=labels.docker_filters(component="modelapi")):
@@ -95,12 +101,7 @@ def test_a_sandbox_the_engine_takes_away_is_retried_then_left_ungraded(tmp_path,
                 docker_client.containers.get(f"labkit-{sid}-gateway").kill()
         return True
 
-    watcher = _watch(kill_victims_front_door, stop)
-    try:
-        run = grade(course, LAB, ["victim", "bystander"], jobs=2, timeout_s=300)
-    finally:
-        stop.set()
-        watcher.join(5)
+    run = _grade_while(course, ["victim", "bystander"], kill_victims_front_door)
     by = {o.student: o for o in run.outcomes}
     victim, bystander = by["victim"], by["bystander"]
     assert len(killed) == 2, f"the fault landed on {len(killed)} runs, want both attempts: {killed}"
@@ -115,7 +116,7 @@ def test_a_sandbox_the_engine_takes_away_is_retried_then_left_ungraded(tmp_path,
 
 def test_a_grading_process_killed_with_sigkill_is_retried_not_scored(tmp_path, docker_client, images_built):
     course = _course(tmp_path, ("victim", "bystander"))
-    stop, killed = threading.Event(), []
+    killed: list[int] = []
 
     def kill_victims_nbgrader() -> bool:
         for p in psutil.process_iter(["cmdline"]):
@@ -129,12 +130,7 @@ def test_a_grading_process_killed_with_sigkill_is_retried_not_scored(tmp_path, d
                     return False
         return True
 
-    watcher = _watch(kill_victims_nbgrader, stop)
-    try:
-        run = grade(course, LAB, ["victim", "bystander"], jobs=2, timeout_s=300)
-    finally:
-        stop.set()
-        watcher.join(5)
+    run = _grade_while(course, ["victim", "bystander"], kill_victims_nbgrader)
     by = {o.student: o for o in run.outcomes}
     assert killed, "the victim's nbgrader was never killed"
     assert by["victim"].status == "graded" and by["victim"].retries == 1, by["victim"]
@@ -169,7 +165,6 @@ def _fill(path: Path, leave_bytes: int) -> None:
 
 def test_a_disk_that_fills_during_grading_leaves_the_run_ungraded(small_disk, docker_client, images_built):
     course = _course(small_disk, ("victim",))
-    stop = threading.Event()
 
     def fill_once_running() -> bool:
         for c in docker_client.containers.list(filters=labels.docker_filters(component="modelapi")):
@@ -178,12 +173,7 @@ def test_a_disk_that_fills_during_grading_leaves_the_run_ungraded(small_disk, do
                 return False
         return True
 
-    watcher = _watch(fill_once_running, stop)
-    try:
-        run = grade(course, LAB, ["victim"], jobs=1, timeout_s=300)
-    finally:
-        stop.set()
-        watcher.join(5)
+    run = _grade_while(course, ["victim"], fill_once_running)
     victim = run.outcomes[0]
     assert victim.status == "crashed" and victim.cause.startswith("infrastructure failed: the disk holding"), victim
     assert "full" in victim.cause and "\n" not in victim.cause
