@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,13 +26,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-from fixture_lab import LAB, variant, write_fixture_lab
-from nbhelpers import copy_course
 
-from labkit.course import Course, add_student, submit
-from labkit.course_grade import DISK_FULL_BYTES, grade
-from sandbox import labels
-from sandbox.errors import InfrastructureError
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "notebooks"))  # the course proofs' helpers
+from fixture_lab import LAB, variant, write_fixture_lab  # noqa: E402
+from nbhelpers import copy_course  # noqa: E402
+
+from labkit.course import Course, add_student, submit  # noqa: E402
+from labkit.course_grade import DISK_FULL_BYTES, grade  # noqa: E402
+from sandbox import labels  # noqa: E402
+from sandbox.errors import InfrastructureError  # noqa: E402
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
