@@ -87,59 +87,59 @@ def _assert_not_graded(course: Course, student: str, cause_word: str) -> None:
 
 def _assert_nothing_left(client, outcomes) -> None:
     ids = {o.sandbox_id for o in outcomes}
-    left = [c.name for c in client.containers.list(all=True, filters=labels.docker_filters())
+    left = [c.name for c in client.containers.list(all=True, filters=labels.docker_filters(), ignore_removed=True)
             if c.labels.get(labels.SANDBOX) in ids]
     assert not left, f"grading sandboxes left behind: {left}"
 
 
 def test_a_sandbox_the_engine_takes_away_is_retried_then_left_ungraded(tmp_path, docker_client, images_built):
-    course = _course(tmp_path, ("victim", "bystander"))
+    course = _course(tmp_path, ("lost", "steady-a"))
     killed: set[str] = set()
 
     def kill_victims_front_door() -> bool:
-        for c in docker_client.containers.list(filters=labels.docker_filters(component="modelapi")):
+        for c in docker_client.containers.list(filters=labels.docker_filters(component="modelapi"), ignore_removed=True):
             sid = c.labels.get(labels.SANDBOX, "")
-            if sid.startswith("grade-s-victim-") and sid not in killed and c.status == "running":
+            if sid.startswith("grade-s-lost-") and sid not in killed and c.status == "running":
                 killed.add(sid)
                 docker_client.containers.get(f"labkit-{sid}-gateway").kill()
         return True
 
-    run = _grade_while(course, ["victim", "bystander"], kill_victims_front_door)
+    run = _grade_while(course, ["lost", "steady-a"], kill_victims_front_door)
     by = {o.student: o for o in run.outcomes}
-    victim, bystander = by["victim"], by["bystander"]
+    victim, bystander = by["lost"], by["steady-a"]
     assert len(killed) == 2, f"the fault landed on {len(killed)} runs, want both attempts: {killed}"
     assert victim.status == "crashed" and victim.retries == 1, victim
     assert victim.cause.startswith("infrastructure failed (temporary): EngineLost") and "\n" not in victim.cause
     assert "gateway" in victim.cause, victim.cause
-    _assert_not_graded(course, "victim", "EngineLost")
+    _assert_not_graded(course, "lost", "EngineLost")
     assert bystander.status == "graded" and bystander.score == bystander.max_score == 3, bystander
-    assert [s for s, _, _ in _gradebook_cells(course, "bystander")] == [2.0, 1.0]
+    assert [s for s, _, _ in _gradebook_cells(course, "steady-a")] == [2.0, 1.0]
     _assert_nothing_left(docker_client, run.outcomes)
 
 
 def test_a_grading_process_killed_with_sigkill_is_retried_not_scored(tmp_path, docker_client, images_built):
-    course = _course(tmp_path, ("victim", "bystander"))
+    course = _course(tmp_path, ("killed", "steady-b"))
     killed: list[int] = []
 
     def kill_victims_nbgrader() -> bool:
         for p in psutil.process_iter(["cmdline"]):
             cmd = " ".join(p.info["cmdline"] or [])
-            if "autograde" in cmd and "--student victim" in cmd and str(course.root) in cmd:
+            if "autograde" in cmd and "--student killed" in cmd and str(course.root) in cmd:
                 # only once the run is under way: its sandbox exists
-                if any(c.labels.get(labels.SANDBOX, "").startswith("grade-s-victim-") for c in
-                       docker_client.containers.list(filters=labels.docker_filters(component="modelapi"))):
+                if any(c.labels.get(labels.SANDBOX, "").startswith("grade-s-killed-") for c in
+                       docker_client.containers.list(filters=labels.docker_filters(component="modelapi"), ignore_removed=True)):
                     os.kill(p.pid, 9)
                     killed.append(p.pid)
                     return False
         return True
 
-    run = _grade_while(course, ["victim", "bystander"], kill_victims_nbgrader)
+    run = _grade_while(course, ["killed", "steady-b"], kill_victims_nbgrader)
     by = {o.student: o for o in run.outcomes}
     assert killed, "the victim's nbgrader was never killed"
-    assert by["victim"].status == "graded" and by["victim"].retries == 1, by["victim"]
-    assert by["victim"].score == by["victim"].max_score == 3
-    assert by["bystander"].status == "graded" and by["bystander"].score == 3
-    assert [s for s, _, _ in _gradebook_cells(course, "victim")] == [2.0, 1.0]
+    assert by["killed"].status == "graded" and by["killed"].retries == 1, by["killed"]
+    assert by["killed"].score == by["killed"].max_score == 3
+    assert by["steady-b"].status == "graded" and by["steady-b"].score == 3
+    assert [s for s, _, _ in _gradebook_cells(course, "killed")] == [2.0, 1.0]
     _assert_nothing_left(docker_client, run.outcomes)
 
 
@@ -167,31 +167,31 @@ def _fill(path: Path, leave_bytes: int) -> None:
 
 
 def test_a_disk_that_fills_during_grading_leaves_the_run_ungraded(small_disk, docker_client, images_built):
-    course = _course(small_disk, ("victim",))
+    course = _course(small_disk, ("filled",))
 
     def fill_once_running() -> bool:
-        for c in docker_client.containers.list(filters=labels.docker_filters(component="modelapi")):
-            if c.labels.get(labels.SANDBOX, "").startswith("grade-s-victim-"):
+        for c in docker_client.containers.list(filters=labels.docker_filters(component="modelapi"), ignore_removed=True):
+            if c.labels.get(labels.SANDBOX, "").startswith("grade-s-filled-"):
                 _fill(small_disk, leave_bytes=DISK_FULL_BYTES // 4)
                 return False
         return True
 
-    run = _grade_while(course, ["victim"], fill_once_running)
+    run = _grade_while(course, ["filled"], fill_once_running)
     victim = run.outcomes[0]
     assert victim.status == "crashed" and victim.cause.startswith("infrastructure failed: the disk holding"), victim
     assert "full" in victim.cause and "\n" not in victim.cause
     (small_disk / "filler.bin").unlink()
-    _assert_not_graded(course, "victim", "disk")
-    again = grade(course, LAB, ["victim"], jobs=1, timeout_s=300).outcomes[0]
+    _assert_not_graded(course, "filled", "disk")
+    again = grade(course, LAB, ["filled"], jobs=1, timeout_s=300).outcomes[0]
     assert again.status == "graded" and again.score == again.max_score == 3, again
     _assert_nothing_left(docker_client, run.outcomes + [again])
 
 
 def test_a_full_disk_stops_grading_before_any_submission_runs(small_disk, docker_client, images_built):
-    course = _course(small_disk, ("victim",))
+    course = _course(small_disk, ("full",))
     _fill(small_disk, leave_bytes=DISK_FULL_BYTES // 4)
     with pytest.raises(InfrastructureError, match="is full") as e:
-        grade(course, LAB, ["victim"], jobs=1, timeout_s=300)
+        grade(course, LAB, ["full"], jobs=1, timeout_s=300)
     assert "free space" in (e.value.fix or "")
-    assert not [c for c in docker_client.containers.list(all=True, filters=labels.docker_filters())
-                if c.labels.get(labels.SANDBOX, "").startswith("grade-s-victim-")]
+    assert not [c for c in docker_client.containers.list(all=True, filters=labels.docker_filters(), ignore_removed=True)
+                if c.labels.get(labels.SANDBOX, "").startswith("grade-s-full-")]
