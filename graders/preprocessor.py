@@ -62,7 +62,8 @@ from traitlets import Bool, Unicode
 
 from sandbox import make_sandbox
 from sandbox.control.audit import read_audit
-from sandbox.errors import InfrastructureError, LabkitError
+from sandbox.control.audit import AuditRecord
+from sandbox.errors import InfrastructureError, InvalidInput, LabkitError, StateError, error_class
 from sandbox.observe import DefinitionInvalid, Problem
 from sandbox.settings import Settings
 
@@ -72,7 +73,7 @@ from .datachecks import foreign_snapshot
 from .evidence import trainee_evidence
 from .execute import GraderExecute
 from .result import CheckResult
-from .runreport import EngineLost, record_failure
+from .runreport import EngineLost, SetupNotHeld, record_failure
 
 RESOURCE_KEY = "labkit"
 #: Check arguments the grader supplies (placeholders for the declaration check): the foreign
@@ -110,6 +111,27 @@ def declaration_problems(declared: dict[str, dict[str, Any]],
             problems.append(Problem(f"{path}.capability",
                                     f"unknown capability {cap!r}; valid: {', '.join(sorted(capabilities))}"))
     return problems
+
+
+REGRADE = "grade the submission again (`labkit course grade LAB --student S`)"
+
+
+def failed_setup(audit: list[AuditRecord]) -> str:
+    """The first fault injection of the run that failed in the machinery, as one line; "" when
+    none did. An injection refused by the trainee's own state (nothing deployed: a
+    ``StateError``) or given a bad fault name (``InvalidInput``) is the trainee's or the lab's
+    and stays a result; any other error (a wait that ran out, the engine refusing, an exception
+    outside the kit's tree) means the lab's fault may never have taken."""
+    for record in audit:
+        if record.op != "inject" or record.outcome != "error":
+            continue
+        name = str(record.result.get("error", ""))
+        cls = error_class(name)
+        if cls is not None and issubclass(cls, (StateError, InvalidInput)):
+            continue
+        fault = record.args.get("fault", "?")
+        return f"the lab's injection of {fault!r} failed: {name}: {str(record.result.get('message', ''))[:200]}"
+    return ""
 
 
 def live_outputs(result: CheckResult) -> list[NotebookNode]:
@@ -186,7 +208,10 @@ class LiveStateGrader(NbGraderPreprocessor):
         try:
             broke = sb.held() if sb is not None else ""
             if broke:  # the machinery failed under the trainee: no score may be recorded
-                raise EngineLost(broke, fix="grade the submission again (`labkit course grade LAB --student S`)")
+                raise EngineLost(broke, fix=REGRADE)
+            failed = failed_setup(read_audit(os.environ.get(AUDIT_ENV)))
+            if failed:  # the lab's fault never took: a "healed" state would be the trainee's for nothing
+                raise SetupNotHeld(failed, fix=REGRADE)
             for cell in nb.cells:
                 grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                 if not is_grade(cell) or grade_id not in declared:

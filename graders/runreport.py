@@ -28,6 +28,14 @@ class EngineLost(InfrastructureError):
     temporary = True
 
 
+class SetupNotHeld(InfrastructureError):
+    """The lab's own setup failed in the machinery (a fault injection of a locked cell raised an
+    error of the machinery, not of the trainee's state): whatever the checks then measure, they
+    cannot tell the trainee's repair from a fault that never took."""
+
+    temporary = True
+
+
 @dataclass(frozen=True)
 class RunReport:
     held: bool = True

@@ -114,6 +114,9 @@ class ControlEndpoint:
         except LabkitError as e:
             self.audit.append(op, args, "error", {"error": type(e).__name__, "message": e.message[:300]})
             raise
+        except Exception as e:  # outside the kit's tree (a client library's own error): audited too
+            self.audit.append(op, args, "error", {"error": type(e).__name__, "message": str(e)[:300]})
+            raise
         summary = _summary(op, result)
         fresh = evidence.appended(self.sandbox)[mark:]
         if fresh:  # the records' hashes, kept where the box cannot reach: a cut or rewrite shows
