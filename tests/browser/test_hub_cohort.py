@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from waits import SERVER_WAIT_MS
 from hubsession import LAB, HubSession, start, stop
+from jlab import dismiss_dialogs, open_lab, wait_kernel_idle
 
 from labkit import course_grade
 from sandbox import make_sandbox
@@ -46,41 +47,6 @@ def login(browser, hub: HubSession, user: str):
     page.fill("#password_input", hub.secrets[user])
     page.click("#login_submit")
     return page
-
-
-def open_lab(page, tries: int = 3) -> None:
-    """Wait for JupyterLab's shell. A stylesheet the browser gave up on while the machine was
-    busy shows as a modal "Error Loading Theme" that blocks every click: reload, as a user would
-    (and say so), at most ``tries`` times."""
-    for attempt in range(tries):
-        page.locator("#jp-main-dock-panel").wait_for(timeout=180_000)
-        page.wait_for_load_state("load", timeout=120_000)
-        dialog = page.locator(".jp-Dialog", has_text="Error Loading Theme")
-        page.wait_for_timeout(500)
-        if dialog.count() == 0:
-            return
-        print(f"JupyterLab at {page.url} showed 'Error Loading Theme' (try {attempt + 1}); reloading")
-        page.reload()
-    raise AssertionError(f"JupyterLab at {page.url} kept failing to load its theme")
-
-
-def dismiss_dialogs(page) -> None:
-    """Close the modal dialogs JupyterLab raises when a request of a busy machine failed (e.g.
-    "File Load Error ... Failed to fetch" while it restored the last open notebook), as a user
-    would, and say so: they block every click but say nothing about what the test checks."""
-    dialogs = page.locator(".jp-Dialog")
-    for _ in range(5):
-        if dialogs.count() == 0:
-            return
-        dialog = dialogs.last
-        text = " ".join(dialog.inner_text(timeout=5_000).split())
-        if "Error Loading Theme" in text:
-            open_lab(page)
-            continue
-        print(f"JupyterLab at {page.url} showed a dialog {text[:200]!r}; dismissing it")
-        dialog.locator(".jp-Dialog-button").last.click(timeout=10_000)
-        dialog.wait_for(state="detached", timeout=30_000)
-    raise AssertionError(f"JupyterLab at {page.url} kept raising dialogs")
 
 
 def done(page) -> None:
@@ -161,7 +127,7 @@ def work_on(page, hub: HubSession, user: str, solution: str) -> None:
     page.goto(f"{hub.url}/user/{user}/lab/tree/{LAB}/{LAB}.ipynb")
     open_lab(page)
     page.locator(".jp-Notebook").wait_for(timeout=LONG)
-    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=LONG)
+    wait_kernel_idle(page, LONG, log=hub.cfg.file("jupyterhub.log"))
     editor = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".cm-content")
     dismiss_dialogs(page)
     editor.click()
@@ -173,7 +139,7 @@ def work_on(page, hub: HubSession, user: str, solution: str) -> None:
     # raises, which ends "Run All" there (JupyterLab stops at an error, as a trainee sees it).
     check = page.locator(".jp-Notebook .jp-Cell").nth(3)
     check.locator(".jp-InputPrompt", has_text=re.compile(r"\[\d+\]")).wait_for(timeout=LONG)
-    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=LONG)
+    wait_kernel_idle(page, LONG, repick=False, log=hub.cfg.file("jupyterhub.log"))  # the run is over
     page.keyboard.press("Control+s")
     # saved: the notebook's tab no longer shows unsaved changes (then a moment for the file write)
     page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty").wait_for(state="detached", timeout=LONG)

@@ -7,6 +7,7 @@ import json
 
 import nbformat
 import pytest
+from jlab import wait_kernel_idle
 from waits import SERVER_WAIT_MS
 
 from labkit.hypotheses import hypothesis_logs
@@ -44,7 +45,7 @@ ENTRY = "rev 3 set TOP_K=1 - the default search returns one runbook"
 def _open(page, lab, name):
     page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}")
     page.locator(".jp-Notebook").wait_for(timeout=SERVER_WAIT_MS)
-    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=SERVER_WAIT_MS)  # kernel ready
+    wait_kernel_idle(page, SERVER_WAIT_MS)
 
 
 def test_widgets_render_and_a_hypothesis_survives_save_and_reload(browser, jupyter_lab):
