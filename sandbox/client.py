@@ -7,6 +7,7 @@ that a request never rides a keep-alive connection to a revision that was just r
 from __future__ import annotations
 
 import json
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,26 +21,28 @@ from .errors import ServiceError, WaitTimeout
 from .waiting import until
 
 DEFAULT_TIMEOUT_S = 5.0
-_SHARED: httpx.Client | None = None
+_SHARED: dict[tuple[str, str], httpx.Client] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_http() -> httpx.Client:
-    """One process-wide HTTP client (thread-safe). Building a client loads a TLS context,
+    """A process-wide HTTP client (thread-safe). Building a client loads a TLS context,
     which costs tens of milliseconds of CPU: far more than a search. Keep-alive is off, so
     every request still opens its own connection (and can reach another revision). In a
-    grading box every request goes over the box's control socket instead (its only way out)."""
-    global _SHARED
-    with _SHARED_LOCK:
-        if _SHARED is None:
-            from .control.client import control_transport  # the box's transport, if this is one
+    grading box every request goes over the box's control socket instead (its only way out).
+    One client per way out, chosen by the environment at each call: a client made for the box's
+    socket is never handed to code that runs outside it (a test that plays the box in-process)."""
+    from .control.client import SOCKET_ENV, TOKEN_ENV, control_transport  # the box's transport, if this is one
 
-            boxed = control_transport()
+    key = (os.environ.get(SOCKET_ENV, ""), os.environ.get(TOKEN_ENV, ""))
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            boxed = control_transport() if key[0] else None
             transport, auth = boxed if boxed is not None else (None, {})
-            _SHARED = httpx.Client(trust_env=False, transport=transport,
-                                   limits=httpx.Limits(max_keepalive_connections=0),
-                                   headers={"Connection": "close", **auth})
-        return _SHARED
+            _SHARED[key] = httpx.Client(trust_env=False, transport=transport,
+                                        limits=httpx.Limits(max_keepalive_connections=0),
+                                        headers={"Connection": "close", **auth})
+        return _SHARED[key]
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,9 @@ def test_through_the_control_endpoint_the_box_is_the_caller(sandbox_factory, tmp
     with ControlEndpoint(sandbox, tmp_path / "control.sock", audit_path) as endpoint:
         for key, value in endpoint.box_env().items():
             monkeypatch.setenv(key, value)
-        box = RemoteSandbox(sandbox.settings)
+        box = RemoteSandbox(sandbox.settings)  # the box's side holds its socket from here on ...
+        for key in endpoint.box_env():  # ... and the endpoint's side, in this same process, is not in a box
+            monkeypatch.delenv(key)
         box.deploy(model="v1", index="2026-11-01", change_cause="REL-1")
         box.evaluate(k=5)
         box.deploy(model="v2", index="2026-11-01", wait=False)
