@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from waits import SERVER_WAIT_MS
 from hubsession import LAB, HubSession, start, stop
-from jlab import dismiss_dialogs, open_lab, wait_kernel_idle
+from jlab import dismiss_dialogs, open_lab, steady_network, wait_kernel_idle
 
 from labkit import course_grade
 from sandbox import make_sandbox
@@ -40,7 +40,7 @@ def hub(tmp_path_factory, docker_client, images_built) -> Iterator[HubSession]:
 
 
 def login(browser, hub: HubSession, user: str):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = steady_network(browser.new_context(viewport={"width": 1400, "height": 1000}), hub.url)
     page = context.new_page()
     page.goto(f"{hub.url}/hub/login")
     page.fill("#username_input", user)
@@ -244,7 +244,7 @@ def _port(hub: HubSession, user: str) -> int:
 
 
 def test_a_name_off_the_roster_cannot_log_in(browser, hub):
-    context = browser.new_context()
+    context = steady_network(browser.new_context(), hub.url)
     page = context.new_page()
     page.goto(f"{hub.url}/hub/login")
     page.fill("#username_input", "mallory")

@@ -7,7 +7,7 @@ import json
 
 import nbformat
 import pytest
-from jlab import wait_kernel_idle
+from jlab import steady_network, wait_kernel_idle
 from waits import SERVER_WAIT_MS
 
 from labkit.hypotheses import hypothesis_logs
@@ -53,7 +53,7 @@ def test_widgets_render_and_a_hypothesis_survives_save_and_reload(browser, jupyt
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = jupyter_lab["root"] / "widgets.ipynb"
     nbformat.write(nb, str(path))
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = steady_network(browser.new_context(viewport={"width": 1400, "height": 1000}), jupyter_lab["url"]).new_page()
     _open(page, jupyter_lab, "widgets.ipynb")
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
