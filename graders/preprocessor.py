@@ -61,8 +61,7 @@ from nbgrader.utils import determine_grade, is_grade, is_solution
 from traitlets import Bool, Unicode
 
 from sandbox import make_sandbox
-from sandbox.control.audit import read_audit
-from sandbox.control.audit import AuditRecord
+from sandbox.control.audit import AuditRecord, read_audit
 from sandbox.errors import InfrastructureError, InvalidInput, LabkitError, StateError, error_class
 from sandbox.observe import DefinitionInvalid, Problem
 from sandbox.settings import Settings
@@ -209,7 +208,8 @@ class LiveStateGrader(NbGraderPreprocessor):
             broke = sb.held() if sb is not None else ""
             if broke:  # the machinery failed under the trainee: no score may be recorded
                 raise EngineLost(broke, fix=REGRADE)
-            failed = failed_setup(read_audit(os.environ.get(AUDIT_ENV)))
+            state["audit"] = read_audit(os.environ.get(AUDIT_ENV))  # once: the kernel is done, it grows no more
+            failed = failed_setup(state["audit"])
             if failed:  # the lab's fault never took: a "healed" state would be the trainee's for nothing
                 raise SetupNotHeld(failed, fix=REGRADE)
             for cell in nb.cells:
@@ -252,7 +252,7 @@ class LiveStateGrader(NbGraderPreprocessor):
         if "evidence" in takes:
             args["evidence"] = trainee_evidence(self._coursedir().root, ids["student"])
         if "audit" in takes:
-            args["audit"] = read_audit(os.environ.get(AUDIT_ENV))
+            args["audit"] = state.get("audit", [])
         # the hint that hands over the fix belongs to the kernel's self-check, not to a grade
         result = check(decl["check"], sb, points=decl["points"], **args).without_hint()
         if decl.get("refuse") and not manual:  # settings the lab argues against score nothing

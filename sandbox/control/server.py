@@ -111,11 +111,9 @@ class ControlEndpoint:
         except Refused as e:
             self.audit.append(op, args, "refused", {"error": e.message})
             raise
-        except LabkitError as e:
-            self.audit.append(op, args, "error", {"error": type(e).__name__, "message": e.message[:300]})
-            raise
-        except Exception as e:  # outside the kit's tree (a client library's own error): audited too
-            self.audit.append(op, args, "error", {"error": type(e).__name__, "message": str(e)[:300]})
+        except Exception as e:  # the kit's errors and any other (a client library's own): all audited
+            message = e.message if isinstance(e, LabkitError) else str(e)
+            self.audit.append(op, args, "error", {"error": type(e).__name__, "message": message[:300]})
             raise
         summary = _summary(op, result)
         fresh = evidence.appended(self.sandbox)[mark:]

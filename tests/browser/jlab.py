@@ -11,7 +11,6 @@ and a wait that gives up says what it saw (the status bar, the dialogs, the serv
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Error as PlaywrightError
@@ -103,7 +102,7 @@ def kernel_status(page) -> str:
 
 
 def wait_kernel_idle(page, timeout_ms: int, *, repick: bool = True,
-                     log: Callable[[], str] | Path | None = None) -> None:
+                     log: Path | None = None) -> None:
     """Wait until the open notebook's kernel is idle. Dialogs are dismissed as they come; with
     ``repick`` a notebook that shows no idle kernel after ``REPICK_AFTER_S`` gets its kernel picked
     again (once per period), as a user would when the session's start was lost. On timeout the
@@ -129,7 +128,7 @@ def wait_kernel_idle(page, timeout_ms: int, *, repick: bool = True,
             last_pick, picks = time.monotonic(), picks + 1
     tail = ""
     if log is not None:
-        text = log() if callable(log) else (log.read_text(errors="replace") if log.exists() else "(no log)")
+        text = log.read_text(errors="replace") if log.exists() else "(no log)"
         tail = "\n".join(line for line in text.splitlines() if "ernel" in line or "session" in line.lower())
         tail = "\nkernel lines of the server's log:\n" + "\n".join(tail.splitlines()[-40:])
     raise AssertionError(f"JupyterLab at {page.url}: no idle kernel in {timeout_ms / 1000:.0f} s; the status bar "
