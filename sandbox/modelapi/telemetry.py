@@ -62,10 +62,13 @@ class DriftWindow:
             return 1.0 - sum(self._scores) / len(self._scores)
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
 class Metrics:
     """Prometheus metrics of one app, in their own :class:`CollectorRegistry`."""
 
-    def __init__(self) -> None:
+    def __init__(self, cgroup: Path = CGROUP_ROOT) -> None:
         self.registry = reg = CollectorRegistry()
         counter = partial(Counter, registry=reg)
         gauge = partial(Gauge, registry=reg)
@@ -102,8 +105,9 @@ class Metrics:
         # and requests being served right now (queueing shows here first).
         ProcessCollector(registry=reg)
         self.in_flight = gauge("modelapi_requests_in_flight", "HTTP requests being served now")
-        self.cpu_limit = gauge("modelapi_cpu_limit_cores", "CPU limit of the container (cgroup cpu.max; NaN = none)")
-        self.cpu_limit.set(cgroup_cpu_limit())
+        self.cpu_limit = gauge("modelapi_cpu_limit_cores", "CPU limit of the container, read at each scrape (cgroup v2 cpu.max or v1 CFS quota; NaN = none)")
+        self.cpu_limit.set_function(lambda: cgroup_cpu_limit(cgroup))  # read at every scrape: a live
+        # resize (docker update, a pod's resize subresource) changes the limit of a running replica
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one HTTP request and record its latency."""
@@ -115,14 +119,18 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def cgroup_cpu_limit(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float:
-    """Cores the container may use (cgroup v2 ``cpu.max`` = quota and period), NaN if unlimited."""
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float:
+    """Cores the container may use, NaN if unlimited: cgroup v2 ``cpu.max`` (quota and period),
+    else cgroup v1 ``cpu/cpu.cfs_quota_us`` over ``cpu/cpu.cfs_period_us`` (quota -1: none)."""
     try:
-        quota, period = path.read_text().split()[:2]
-        return math.nan if quota == "max" else int(quota) / int(period)
+        if (root / "cpu.max").exists():
+            quota, period = (root / "cpu.max").read_text().split()[:2]
+        else:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        return math.nan if quota in ("max", "-1") else int(quota) / int(period)
     except (OSError, ValueError):
         return math.nan
-
 
 
 class InstrumentationMiddleware:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import signal
@@ -605,11 +606,26 @@ def test_request_ids_are_kept_or_assigned_answered_logged_and_sent_to_the_provid
 def test_saturation_and_rerank_hop_metrics_are_exported(data_dir: Path, tmp_path: Path) -> None:
     from sandbox.modelapi.telemetry import cgroup_cpu_limit
 
-    limit = tmp_path / "cpu.max"
-    limit.write_text("2000 100000\n")
-    assert cgroup_cpu_limit(limit) == pytest.approx(0.02)
-    limit.write_text("max 100000\n")
-    assert cgroup_cpu_limit(limit) != cgroup_cpu_limit(limit)  # NaN: no limit
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("2000 100000\n")
+    assert cgroup_cpu_limit(v2) == pytest.approx(0.02)
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert math.isnan(cgroup_cpu_limit(v2))  # no limit
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
+    assert cgroup_cpu_limit(v1) == pytest.approx(0.5)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert math.isnan(cgroup_cpu_limit(v1))
+    assert math.isnan(cgroup_cpu_limit(tmp_path / "none"))
+    from sandbox.modelapi.telemetry import Metrics
+
+    for root, resized in ((v2, ("cpu.max", "2000 100000\n")), (v1, ("cpu/cpu.cfs_quota_us", "2000\n"))):
+        live = Metrics(cgroup=root)
+        assert math.isnan(metric(live.render().decode(), "modelapi_cpu_limit_cores"))
+        (root / resized[0]).write_text(resized[1])  # resized in place while the replica runs
+        assert metric(live.render().decode(), "modelapi_cpu_limit_cores") == pytest.approx(0.02)
     with client_for(config_for(data_dir)) as client:
         text = client.get("/metrics").text
         assert metric(text, "modelapi_requests_in_flight") == 1  # the scrape itself
