@@ -19,7 +19,7 @@ from ..client import ServiceClient, load_queries
 from ..errors import InvalidInput, ServiceError
 from ..load import Budget, LoadReport, send_searches
 from ..observe import Observation, broken, holds, observer
-from ..spec import newest_dated
+from ..spec import newest_dated, parse_cpus
 
 
 def _not_ready(name: str, sb: Sandbox, expected: str) -> Observation | None:
@@ -29,6 +29,21 @@ def _not_ready(name: str, sb: Sandbox, expected: str) -> Observation | None:
         return None
     return broken(name, f"the service is not ready: {r.reason or r.status_code} {r.detail}".strip(),
                   expected, "make a revision serve first: sb.status() shows what serves and why not")
+
+
+def _serving_size(sb: Sandbox) -> str:
+    """`` (2 replica(s), cpus=0.5)``: the serving revision's spec, and the CPU limit its replicas
+    run under now where that differs from the spec (a live resize changes no spec)."""
+    st = sb.status()
+    if st.spec is None:
+        return ""
+    declared = st.spec.config.get("cpus")
+    live = sorted({None if c.cpus is None else round(c.cpus, 3) for c in st.components
+                   if c.component == "modelapi" and c.revision == st.serving_revision and c.state == "running"}, key=lambda v: v or 0)
+    text = f" ({st.spec.replicas} replica(s), cpus={declared or 'unlimited'}"
+    if live and live != [round(parse_cpus(declared), 3) if declared else None]:
+        text += ", live CPU limit " + "/".join("unlimited" if v is None else f"{v:g}" for v in live)
+    return text + ")"
 
 
 @observer("ready")
@@ -130,8 +145,7 @@ def p95_within_slo(sb: Sandbox, slo_ms: float = 300, requests: int = 200, concur
     send_searches(sb.endpoint, load_queries("baseline"), 5, 5)  # warm-up, not measured
     report = send_searches(sb.endpoint, load_queries("baseline"), requests, concurrency,
                            budget=Budget(budget, max_error_rate))
-    spec = sb.status().spec
-    where = f" ({spec.replicas} replica(s), cpus={spec.config.get('cpus', 'unlimited')})" if spec else ""
+    where = _serving_size(sb)
     data = report.to_dict() | {"budget_ms": round(budget, 1)}
     if not report.stopped_early and report.p95_ms <= budget and report.error_rate <= max_error_rate:
         return holds("p95_within_slo", report.summary() + where, expected, **data)

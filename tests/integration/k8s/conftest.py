@@ -59,7 +59,7 @@ def cluster_problem(settings, with_cluster: bool) -> str:
 def kube_settings():
     from sandbox.settings import RolloutSettings, Settings
 
-    deadline = float(os.environ.get("LABKIT_PROGRESS_DEADLINE_S") or 60)  # a 0.02-core replica starts in ~30 s
+    deadline = float(os.environ.get("LABKIT_PROGRESS_DEADLINE_S") or 60)  # margin for pulls on a slow node
     return Settings.from_env(backend="kube", sandbox_id=f"e2e-{uuid.uuid4().hex[:6]}",
                              rollout=RolloutSettings(progress_deadline_s=deadline))
 
