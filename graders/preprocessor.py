@@ -83,9 +83,9 @@ AUDIT_ENV = "LABKIT_AUDIT_LOG"
 REFUSE_CHECK = "settings_sound"
 
 
-def declared_checks(source: Path) -> dict[str, dict[str, Any]]:
+def declared_checks(source: Path | NotebookNode) -> dict[str, dict[str, Any]]:
     """``grade_id -> labkit metadata`` of the source notebook's cells that declare a check."""
-    nb = nbformat.read(str(source), as_version=4)
+    nb = source if isinstance(source, NotebookNode) else nbformat.read(str(source), as_version=4)
     out = {}
     for cell in nb.cells:
         meta = cell.get("metadata", {})
@@ -115,14 +115,46 @@ def declaration_problems(declared: dict[str, dict[str, Any]],
 REGRADE = "grade the submission again (`labkit course grade LAB --student S`)"
 
 
-def failed_setup(audit: list[AuditRecord]) -> str:
-    """The first fault injection of the run that failed in the machinery, as one line; "" when
-    none did. An injection refused by the trainee's own state (nothing deployed: a
-    ``StateError``) or given a bad fault name (``InvalidInput``) is the trainee's or the lab's
-    and stays a result; any other error (a wait that ran out, the engine refusing, an exception
-    outside the kit's tree) means the lab's fault may never have taken."""
+def setup_windows(nb: NotebookNode, source: NotebookNode) -> list[tuple[float, float]]:
+    """Grader-clock (start, end) of every run of the lab's locked setup cells in ``nb``.
+
+    A setup cell is one the instructor source marks locked, neither graded nor a solution;
+    nbgrader's ``OverwriteCells`` has put its source back before the run, so what ran in
+    that window is the lab's code. The times are the stamps ``GraderExecute`` wrote (the
+    kernel's own dates are dropped).
+    """
+    setup_ids = {meta["grade_id"] for meta in (c.metadata.get("nbgrader", {}) for c in source.cells
+                                              if c.cell_type == "code")
+                 if meta.get("locked") and not meta.get("grade") and not meta.get("solution") and meta.get("grade_id")}
+    windows = []
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") not in setup_ids:
+            continue
+        timing = cell.metadata.get("execution", {})
+        try:
+            start = dt.datetime.fromisoformat(timing["iopub.execute_input"]).timestamp()
+            end = dt.datetime.fromisoformat(timing["shell.execute_reply"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            continue  # never ran (an earlier cell timed out): nothing it did is in the audit
+        windows.append((start, end))
+    return windows
+
+
+def failed_setup(audit: list[AuditRecord], windows: list[tuple[float, float]]) -> str:
+    """The first fault injection of the lab's own setup that failed in the machinery, as one
+    line; "" when none did.
+
+    Only injections made while a locked setup cell ran count (``setup_windows``): one the
+    trainee's own code made and broke is the trainee's result, so a submission cannot turn
+    its zero into "not graded" by failing an injection on purpose. An injection refused by
+    the trainee's state (nothing deployed: a ``StateError``) or given a bad fault name
+    (``InvalidInput``) stays a result too; any other error (a wait that ran out, the engine
+    refusing, an exception outside the kit's tree) means the lab's fault may never have taken.
+    """
     for record in audit:
         if record.op != "inject" or record.outcome != "error":
+            continue
+        if not any(start <= record.at <= end for start, end in windows):
             continue
         name = str(record.result.get("error", ""))
         cls = error_class(name)
@@ -197,7 +229,8 @@ class LiveStateGrader(NbGraderPreprocessor):
         if not source.is_file():
             self.log.warning("labkit: no instructor source %s; live checks skipped", source)
             return nb, resources
-        declared = declared_checks(source)
+        source_nb = nbformat.read(str(source), as_version=4)
+        declared = declared_checks(source_nb)
         problems = declaration_problems(declared)
         if problems:
             raise DefinitionInvalid(f"the checks {source} declares", problems)
@@ -209,7 +242,7 @@ class LiveStateGrader(NbGraderPreprocessor):
             if broke:  # the machinery failed under the trainee: no score may be recorded
                 raise EngineLost(broke, fix=REGRADE)
             state["audit"] = read_audit(os.environ.get(AUDIT_ENV))  # once: the kernel is done, it grows no more
-            failed = failed_setup(state["audit"])
+            failed = failed_setup(state["audit"], setup_windows(nb, source_nb))
             if failed:  # the lab's fault never took: a "healed" state would be the trainee's for nothing
                 raise SetupNotHeld(failed, fix=REGRADE)
             for cell in nb.cells:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections import namedtuple
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
-from graders.preprocessor import LiveStateGrader, failed_setup
+from graders.preprocessor import LiveStateGrader, failed_setup, setup_windows
 from graders.runreport import REPORT_ENV, SetupNotHeld, read_report
 from labkit import course_grade
 from labkit.course_grade import DISK_FULL_BYTES, disk_full
@@ -58,6 +59,9 @@ class NothingDeployed(EngineDropsSandbox):
         return SimpleNamespace(spec=None)
 
 
+ALWAYS = [(0.0, float("inf"))]  # as if every record were made by the lab's setup
+
+
 def _audited_inject(tmp_path, sb) -> list:
     endpoint = ControlEndpoint(sb, tmp_path / "c.sock", tmp_path / "audit.jsonl")
     with pytest.raises(Exception):
@@ -68,17 +72,49 @@ def _audited_inject(tmp_path, sb) -> list:
 def test_an_injection_the_machinery_failed_is_audited_and_names_the_lab_setup(tmp_path):
     [record] = _audited_inject(tmp_path, EngineDropsSandbox())
     assert (record.op, record.outcome, record.result["error"]) == ("inject", "error", "RuntimeError")
-    why = failed_setup([record])
+    why = failed_setup([record], ALWAYS)
     assert "'provider-outage'" in why and "RuntimeError" in why and "dropped the connection" in why
 
 
 def test_an_injection_refused_by_the_trainees_own_state_stays_a_result(tmp_path):
     [record] = _audited_inject(tmp_path, NothingDeployed())
     assert record.result["error"] == "NoRevisionDeployed"  # a StateError: the trainee's to fix
-    assert failed_setup([record]) == ""
+    assert failed_setup([record], ALWAYS) == ""
     ok = AuditRecord(1, 0.0, "inject", {"fault": "stale-index"}, "ok", {"injected": True})
     timeout = AuditRecord(2, 1.0, "inject", {"fault": "saturation"}, "error", {"error": "WaitTimeout", "message": "m"})
-    assert failed_setup([ok]) == "" and "'saturation'" in failed_setup([ok, timeout])
+    assert failed_setup([ok], ALWAYS) == "" and "'saturation'" in failed_setup([ok, timeout], ALWAYS)
+
+
+def _ran(cell, start: str, end: str):
+    cell.metadata["execution"] = {"iopub.execute_input": start, "shell.execute_reply": end}
+    return cell
+
+
+def test_only_an_injection_of_the_labs_locked_setup_can_leave_a_run_not_graded():
+    # A trainee who breaks an injection in their own cell (on purpose: to turn a zero into
+    # "not graded") gets the result of what they did; the same failure inside the locked setup
+    # cell's run is the machinery's. The windows are the grader's stamps, matched by grade_id.
+    setup = {"nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": "setup"}}
+    answer = {"nbgrader": {"grade": False, "solution": True, "locked": False, "grade_id": "t1"}}
+    source = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("inject(sb, 'saturation')", metadata=setup),
+                                             nbformat.v4.new_code_cell("", metadata=answer)])
+    forged = {"nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": "mine"}}
+    ran = nbformat.v4.new_notebook(cells=[
+        _ran(nbformat.v4.new_code_cell("", metadata=setup), "2026-12-01T10:00:00+00:00", "2026-12-01T10:00:05+00:00"),
+        _ran(nbformat.v4.new_code_cell("", metadata=answer), "2026-12-01T10:01:00+00:00", "2026-12-01T10:01:30+00:00"),
+        _ran(nbformat.v4.new_code_cell("", metadata=forged), "2026-12-01T10:02:00+00:00", "2026-12-01T10:02:30+00:00"),
+        nbformat.v4.new_code_cell("", metadata=setup)])  # a copy of the setup cell that never ran
+    windows = setup_windows(ran, source)
+    t0 = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC).timestamp()
+    assert windows == [(t0, t0 + 5)]
+
+    def failed_at(at: float) -> AuditRecord:
+        return AuditRecord(1, at, "inject", {"fault": "saturation"}, "error", {"error": "WaitTimeout", "message": "m"})
+
+    assert "'saturation'" in failed_setup([failed_at(t0 + 2)], windows)
+    assert failed_setup([failed_at(t0 + 75)], windows) == ""   # the trainee's answer cell
+    assert failed_setup([failed_at(t0 + 140)], windows) == ""  # a cell that calls itself locked
+    assert failed_setup([failed_at(t0 + 2)], []) == ""         # the setup never ran
 
 
 def test_the_live_grader_refuses_to_score_a_run_whose_fault_never_took(tmp_path, monkeypatch):
@@ -87,14 +123,18 @@ def test_the_live_grader_refuses_to_score_a_run_whose_fault_never_took(tmp_path,
     cell = nbformat.v4.new_code_cell("print('graded')", metadata={
         "nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": "c1", "points": 2},
         "labkit": {"check": "rollback_named_target"}})
-    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(course / "source" / "labx" / "labx.ipynb"))
-    _audited_inject(tmp_path, EngineDropsSandbox())
+    setup = nbformat.v4.new_code_cell("inject(sb, 'provider-outage')", metadata={
+        "nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": "setup"}})
+    nbformat.write(nbformat.v4.new_notebook(cells=[setup, cell]), str(course / "source" / "labx" / "labx.ipynb"))
+    started = dt.datetime.now(dt.UTC).isoformat()
+    _audited_inject(tmp_path, EngineDropsSandbox())  # while the setup cell runs
+    setup = _ran(nbformat.v4.new_code_cell("", metadata=setup.metadata), started, dt.datetime.now(dt.UTC).isoformat())
     monkeypatch.setenv("LABKIT_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     monkeypatch.setenv(REPORT_ENV, str(tmp_path / "report.json"))
     config = Config()
     config.CourseDirectory.root = str(course)
     grader = LiveStateGrader(config=config)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", metadata=cell.metadata)])
+    nb = nbformat.v4.new_notebook(cells=[setup, nbformat.v4.new_code_cell("", metadata=cell.metadata)])
     with pytest.raises(SetupNotHeld, match="provider-outage"):
         grader.preprocess(nb, {"nbgrader": {"assignment": "labx", "notebook": "labx", "student": "s"}})
     report = read_report(tmp_path / "report.json")
