@@ -142,7 +142,8 @@ class Sandbox(MonitoringSurface, abc.ABC):
         request = SpecRequest(model, index, image, replicas, tuple(config.items()))
         spec = resolve_spec(request, live.spec if live else None, indexes=self._index_names(),
                             snapshots=self.snapshots(), default_image=self.settings.images.default,
-                            max_replicas=self.settings.rollout.max_replicas)
+                            max_replicas=self.settings.rollout.max_replicas,
+                            image_repository=self.settings.images.repository)
         self._require_image(spec.image)
         cause = change_cause or f"deploy model={spec.model} index={spec.index} image={spec.image}"
         return self._released(self._roll_out(spec, cause, None, wait))

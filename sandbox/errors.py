@@ -262,6 +262,16 @@ class UnknownChoice(InvalidInput):
         self.valid = list(valid)
 
 
+class ForeignImage(InvalidInput):
+    """An image that is not of the model API's repository: a sandbox runs the kit's images only
+    (a grading box must not start whatever else the engine holds on the sandbox's network)."""
+
+    def __init__(self, image: str, repository: str) -> None:
+        super().__init__(f"image {image!r} is not a model API image; a sandbox runs {repository}:<tag> only"
+                         f" (for example {repository}:1.0.0)")
+        self.image = image
+
+
 class InvalidReplicas(InvalidInput):
     """Replica count outside the allowed range."""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .records import CONFIG_KEYS, MODELS, DeploySpec, Revision, RolloutState
-from .errors import InvalidInput, InvalidReplicas, UnknownChoice
+from .errors import ForeignImage, InvalidInput, InvalidReplicas, UnknownChoice
 
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CPU_RANGE = (0.001, 64.0)
@@ -76,6 +76,16 @@ def validate_replicas(replicas: Any, high: int) -> int:
     return replicas
 
 
+def validate_image(image: str, repository: str) -> str:
+    """``image`` if it is a tag (or digest) of ``repository``. A spec names the kit's image as
+    it is built; the kube tier maps it to the cohort's registry (``manifests.registry_image``)."""
+    ref = image.split("@")[0]
+    name = ref.rsplit(":", 1)[0] if ":" in ref.split("/")[-1] else ref
+    if name != repository:
+        raise ForeignImage(image, repository)
+    return image
+
+
 def validate_model(model: str) -> str:
     if model not in MODELS:
         raise UnknownChoice("model", model, MODELS)
@@ -94,8 +104,10 @@ class SpecRequest:
 
 
 def resolve_spec(request: SpecRequest, base: DeploySpec | None, *, indexes: Iterable[str],
-                 snapshots: Iterable[str], default_image: str, max_replicas: int) -> DeploySpec:
-    """The full spec of a new revision, validated (raises ``InvalidInput`` naming the choices)."""
+                 snapshots: Iterable[str], default_image: str, max_replicas: int,
+                 image_repository: str) -> DeploySpec:
+    """The full spec of a new revision, validated (raises ``InvalidInput`` naming the choices).
+    An asked-for image must be of ``image_repository``."""
     config = dict(request.config)
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
@@ -111,7 +123,10 @@ def resolve_spec(request: SpecRequest, base: DeploySpec | None, *, indexes: Iter
     merged = {k: v for k, v in merged.items() if v != ""}  # cpus="" lifts a limit
     if "cpus" in merged:
         parse_cpus(merged["cpus"])  # bad input fails before anything changes
-    return DeploySpec(model, index, request.image or (base.image if base else default_image),
+    image = request.image or (base.image if base else default_image)
+    if request.image:
+        validate_image(request.image, image_repository)
+    return DeploySpec(model, index, image,
                       validate_replicas(replicas, max_replicas), merged)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.errors import InvalidInput, InvalidReplicas, UnknownChoice
+from sandbox.errors import ForeignImage, InvalidInput, InvalidReplicas, UnknownChoice
 from sandbox.records import DeploySpec
 from sandbox.spec import (
     STOPPED_EARLY,
@@ -29,7 +29,17 @@ V1 = DeploySpec("v1", "2026-11-01-v1", IMAGE)
 def resolve(base=None, **asked):
     config = tuple((k, asked.pop(k)) for k in list(asked) if k not in ("model", "index", "image", "replicas"))
     return resolve_spec(SpecRequest(config=config, **asked), base, indexes=INDEXES, snapshots=SNAPSHOTS,
-                        default_image=IMAGE, max_replicas=4)
+                        default_image=IMAGE, max_replicas=4, image_repository="labkit/modelapi")
+
+
+def test_a_sandbox_runs_the_model_api_images_only():
+    assert resolve(image="labkit/modelapi:1.1.0-rc1").image == "labkit/modelapi:1.1.0-rc1"
+    assert resolve(image="labkit/modelapi@sha256:" + "0" * 64).image.startswith("labkit/modelapi@")
+    assert resolve(V1).image == IMAGE  # no image asked: the serving revision's
+    for foreign in ("labkit/box:1.0.0", "labkit/monitoring:2.42.0-1", "debian:bookworm", "alpine",
+                    "ghcr.io/someone/labkit/modelapi:1.0.0", "labkit/modelapi-dev:1.0.0"):
+        with pytest.raises(ForeignImage, match="not a model API image"):
+            resolve(image=foreign)
 
 
 def test_the_default_index_is_the_newest_dated_snapshot_never_a_poisoned_or_hotfix_one():
