@@ -379,5 +379,5 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     app.add_api_route("/v1/search", search, methods=["POST"])
     app.add_api_route("/version", version, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
-    app.add_middleware(InstrumentationMiddleware, metrics=state.metrics)
+    app.add_middleware(InstrumentationMiddleware, metrics=state.metrics, in_flight=state.metrics.in_flight)
     return app

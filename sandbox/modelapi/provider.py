@@ -37,10 +37,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, Field
 
-from . import REQUEST_ID, REQUEST_ID_HEADER, __version__, new_request_id
+from . import REQUEST_ID_HEADER, __version__
 from .corpus import CorpusError, list_snapshots, load_snapshot, snapshot_path
 from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import tokenize
+from .telemetry import PROVIDER_BUCKETS, InstrumentationMiddleware
 
 __all__ = [
     "MODES",
@@ -235,9 +236,6 @@ def rank(
     return sorted(scored, key=lambda item: -item[1])
 
 
-PROVIDER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
 class ProviderMetrics:
     """The provider's own Prometheus metrics: requests and latency as it serves them."""
 
@@ -248,29 +246,16 @@ class ProviderMetrics:
         self.latency = Histogram("provider_request_latency_seconds", "Provider latency as it serves",
                                  ["route"], buckets=PROVIDER_BUCKETS, registry=self.registry)
 
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one request and record how long serving it took."""
+        self.requests.labels(route=route, status=str(status)).inc()
+        self.latency.labels(route=route).observe(seconds)
+
 
 def _instrument(app: FastAPI, metrics: ProviderMetrics) -> None:
     """Count and time each request, log it as one JSON line with the caller's request id."""
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Any:
-        token = REQUEST_ID.set(request.headers.get(REQUEST_ID_HEADER, "")[:64] or new_request_id())
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            elapsed = time.perf_counter() - start
-            path = request.url.path
-            route = path if path in ("/rerank", "/admin/mode", "/healthz") else "<unmatched>"
-            if path != "/metrics":  # scrapes are neither counted nor logged
-                metrics.requests.labels(route=route, status=str(status)).inc()
-                metrics.latency.labels(route=route).observe(elapsed)
-                log.info("request", extra={"route": request.url.path, "method": request.method,
-                                           "status": status, "latency_ms": round(elapsed * 1000, 3)})
-            REQUEST_ID.reset(token)
+    app.add_middleware(InstrumentationMiddleware, metrics=metrics, logger=log,
+                       routes=frozenset({"/rerank", "/admin/mode", "/healthz"}), unobserved=frozenset({"/metrics"}))
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:

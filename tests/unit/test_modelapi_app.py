@@ -595,12 +595,16 @@ def test_request_ids_are_kept_or_assigned_answered_logged_and_sent_to_the_provid
         assert kept.headers["x-request-id"] == "trace-42"
         fresh = client.post("/v1/search", json={"query": "memory leak"}, headers={"X-Request-ID": "bad id\x7f"})
         assert re.fullmatch(r"[0-9a-f]{16}", fresh.headers["x-request-id"])
+        assert httpx.get(url + "/no-such-route").status_code == 404
+        httpx.get(url + "/metrics")
         provider_metrics = httpx.get(url + "/metrics").text
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     mine = [r for r in lines if r.get("request_id") == "trace-42"]
     assert {r["logger"] for r in mine} == {"modelapi.access", "modelapi.provider"}
     assert metric(provider_metrics, "provider_requests_total", route="/rerank", status="200") == 2
     assert metric(provider_metrics, "provider_request_latency_seconds_count", route="/rerank") == 2
+    assert metric(provider_metrics, "provider_requests_total", route="<unmatched>", status="404") == 1
+    assert 'route="/metrics"' not in provider_metrics  # scrapes are neither counted nor logged
 
 
 def test_saturation_and_rerank_hop_metrics_are_exported(data_dir: Path, tmp_path: Path) -> None:
