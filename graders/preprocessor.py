@@ -75,6 +75,8 @@ from .result import CheckResult
 from .runreport import EngineLost, SetupNotHeld, record_failure
 
 RESOURCE_KEY = "labkit"
+#: Where ``SourceSnapshot`` keeps the instructor source it read before the run.
+SOURCE_KEY = "instructor_source"
 #: Check arguments the grader supplies (placeholders for the declaration check): the foreign
 #: objects' baseline, a markdown cell's own text, the graded student's recorded evidence.
 SUPPLIED: dict[str, Any] = {"baseline": {}, "text": "", "evidence": {}, "audit": []}
@@ -216,6 +218,10 @@ class LiveStateGrader(NbGraderPreprocessor):
         cd = self._coursedir()
         return Path(cd.format_path(cd.source_directory, ".", assignment)) / f"{notebook}.ipynb"
 
+    @staticmethod
+    def _read_source(source: Path) -> NotebookNode | None:
+        return nbformat.read(str(source), as_version=4) if source.is_file() else None
+
     def _report(self) -> Path:
         if self.report_path:
             return Path(self.report_path)
@@ -226,15 +232,19 @@ class LiveStateGrader(NbGraderPreprocessor):
             return nb, resources
         ids = resources["nbgrader"]
         source = self._source(ids["assignment"], ids["notebook"])
-        if not source.is_file():
+        state = resources.setdefault(RESOURCE_KEY, {})
+        if SOURCE_KEY in state:  # SourceSnapshot read it before the submission ran
+            source_nb = state[SOURCE_KEY]
+        else:
+            self.log.warning("labkit: no SourceSnapshot before Execute; reading %s after the run", source)
+            source_nb = self._read_source(source)
+        if source_nb is None:
             self.log.warning("labkit: no instructor source %s; live checks skipped", source)
             return nb, resources
-        source_nb = nbformat.read(str(source), as_version=4)
         declared = declared_checks(source_nb)
         problems = declaration_problems(declared)
         if problems:
             raise DefinitionInvalid(f"the checks {source} declares", problems)
-        state = resources.setdefault(RESOURCE_KEY, {})
         records = state.setdefault("live_checks", [])
         sb = self._sandbox() if any(CHECKS.get(d["check"]).needs_sandbox for d in declared.values()) else None
         try:
@@ -339,6 +349,21 @@ class LiveSuggestions(NbGraderPreprocessor):
         return nb, resources
 
 
+class SourceSnapshot(LiveStateGrader):
+    """Before ``Execute``: read the instructor source's check declarations and setup cells into
+    the run's resources, so ``LiveStateGrader`` grades by the source as it was before the
+    submission ran (whatever the submission's code did to files while it ran). It shares
+    ``LiveStateGrader``'s settings (``source_root``, ``checks_enabled``)."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict]:
+        if self.checks_enabled:
+            ids = resources["nbgrader"]
+            source_nb = self._read_source(self._source(ids["assignment"], ids["notebook"]))
+            if source_nb is not None:
+                resources.setdefault(RESOURCE_KEY, {})[SOURCE_KEY] = source_nb
+        return nb, resources
+
+
 def _kernel_points(cell: NotebookNode, log: Any) -> float | None:
     """What nbgrader would have scored from the kernel's own outputs (kept for the record)."""
     try:
@@ -350,7 +375,7 @@ def _kernel_points(cell: NotebookNode, log: Any) -> float | None:
 
 def autograde_preprocessors() -> list[type]:
     """nbgrader's default autograde pipeline with the three live-state steps in place."""
-    return [ForeignSnapshot, GraderExecute, LiveStateGrader, IgnorePattern, ClearMetadataPreprocessor,
+    return [ForeignSnapshot, SourceSnapshot, GraderExecute, LiveStateGrader, IgnorePattern, ClearMetadataPreprocessor,
             LimitOutput, SaveAutoGrades, LiveSuggestions, AssignLatePenalties, CheckCellMetadata]
 
 

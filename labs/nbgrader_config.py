@@ -65,13 +65,15 @@ if os.environ.get("LABKIT_BOX", "1") != "0":
 # --- autograding: nbgrader's default pipeline with live-state grading around Execute -----
 # The classes are named by string so this file loads even when ``graders`` is broken; only
 # ``nbgrader autograde`` imports them. ForeignSnapshot records the Docker objects the kit did
-# not make before the submission runs; LiveStateGrader re-runs each grade cell's declared
-# check against the live sandbox (``LABKIT_SANDBOX_ID``) in nbgrader's own process, right
-# after Execute and before SaveAutoGrades reads the scores. LiveSuggestions, after
+# not make before the submission runs, SourceSnapshot reads the instructor source's check
+# declarations then (the grade never rests on a file the run could change); LiveStateGrader
+# re-runs each grade cell's declared check against the live sandbox (``LABKIT_SANDBOX_ID``)
+# in nbgrader's own process, right after Execute and before SaveAutoGrades reads the scores. LiveSuggestions, after
 # SaveAutoGrades, puts the suggested score of manually graded runbook cells into the
 # gradebook's automatic comment (formgrader shows it; the instructor still decides).
 c.Autograde.autograde_preprocessors = [
     "graders.preprocessor.ForeignSnapshot",
+    "graders.preprocessor.SourceSnapshot",
     "graders.execute.GraderExecute",
     "graders.preprocessor.LiveStateGrader",
     "nbgrader.preprocessors.IgnorePattern",

@@ -70,7 +70,8 @@ def test_config_is_relative_to_its_folder_and_names_graders_by_string(tmp_path):
     chain = c.Autograde.autograde_preprocessors
     assert all(isinstance(p, str) for p in chain), "classes named by string: config loads without graders"
     execute = chain.index("graders.execute.GraderExecute")  # nbgrader's Execute on the grader's clock
-    assert chain[execute - 1] == "graders.preprocessor.ForeignSnapshot"
+    # before the submission runs: the foreign objects and the instructor source the grade rests on
+    assert chain[execute - 2:execute] == ["graders.preprocessor.ForeignSnapshot", "graders.preprocessor.SourceSnapshot"]
     assert chain[execute + 1] == "graders.preprocessor.LiveStateGrader"
     assert chain.index("nbgrader.preprocessors.SaveAutoGrades") > execute + 1
     from nbgrader.preprocessors import Execute

@@ -139,3 +139,33 @@ def test_the_live_grader_refuses_to_score_a_run_whose_fault_never_took(tmp_path,
         grader.preprocess(nb, {"nbgrader": {"assignment": "labx", "notebook": "labx", "student": "s"}})
     report = read_report(tmp_path / "report.json")
     assert report is not None and not report.held and report.temporary and report.error == "SetupNotHeld"
+
+
+def test_the_live_grader_grades_by_the_source_as_it_was_before_the_submission_ran(tmp_path, monkeypatch):
+    # An unboxed run (LABKIT_BOX=0) could rewrite the instructor source while it executes, e.g.
+    # drop a cell's check so the kernel's own "passed" output would stand. SourceSnapshot reads
+    # the declarations before Execute; what the file says afterwards does not matter.
+    from graders.preprocessor import SourceSnapshot
+
+    course = tmp_path / "course"
+    (course / "source" / "labx").mkdir(parents=True)
+    meta = {"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": "c1", "points": 2},
+            "labkit": {"check": "rollback_named_target"}}
+    path = course / "source" / "labx" / "labx.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('graded')", metadata=meta)]), str(path))
+    monkeypatch.setenv("LABKIT_AUDIT_LOG", str(tmp_path / "audit.jsonl"))  # no operation at all
+    monkeypatch.setenv(REPORT_ENV, str(tmp_path / "report.json"))
+    config = Config()
+    config.CourseDirectory.root = str(course)
+    resources = {"nbgrader": {"assignment": "labx", "notebook": "labx", "student": "s"}}
+    submitted = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("", metadata=meta)])
+    SourceSnapshot(config=config).preprocess(submitted, resources)
+
+    forged = nbformat.v4.new_code_cell("print('graded')", metadata={"nbgrader": meta["nbgrader"]})
+    nbformat.write(nbformat.v4.new_notebook(cells=[forged]), str(path))  # "the run" drops the check
+    submitted.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed\n")]
+    config.LiveStateGrader.report_path = str(tmp_path / "live.jsonl")
+    nb, _ = LiveStateGrader(config=config).preprocess(submitted, resources)
+    [record] = resources["labkit"]["live_checks"]
+    assert (record["check"], record["passed"]) == ("rollback_named_target", False)
+    assert [o.output_type for o in nb.cells[0].outputs] == ["error"]  # the kernel's "passed" is gone
