@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from . import access_review, evidence
+from .calibrate import budget_ms
 from .client import EvalReport, Readiness, ServiceClient
 from .errors import NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
 from .monitoring import MonitoringSurface
@@ -278,6 +279,12 @@ class Sandbox(MonitoringSurface, abc.ABC):
         """Append a note (``incident``, ``reconstruction``...) to the records, stamped with who
         made the call and when (the kit's clock); the fields are the caller's."""
         return evidence.record_note(self, kind, fields)
+
+    def latency_budget_ms(self, slo_ms: float) -> float:
+        """``slo_ms`` as the grader judges a p95 on this machine now (``sandbox.calibrate``): the
+        stated budget plus what a healthy p95 grows by on a slower or busier machine. Through a
+        control endpoint it is measured on the endpoint's side, where the verdict is taken."""
+        return budget_ms(slo_ms)
 
     def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
         """Tell the kit's clock a triage or game-day event (``hypothesis``, ``detected``,

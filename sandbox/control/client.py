@@ -141,6 +141,11 @@ class RemoteSandbox(MonitoringSurface):
         """A lab's own fault injection (its locked setup cell), performed by the endpoint."""
         return self._call("inject", fault=fault_id)
 
+    def latency_budget_ms(self, slo_ms: float) -> float:
+        # measured where the grader takes its verdict: this box's interpreter and its CPU quota
+        # would read another speed
+        return float(self._call("latency_budget", slo_ms=float(slo_ms))["ms"])
+
     def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
         """Tell the kit's clock a game-day event (``detected``, ``mitigated``); stamped there."""
         return self._call("event", event=event, signal=signal, note=note)

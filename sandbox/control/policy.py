@@ -31,7 +31,7 @@ OPERATIONS: dict[str, bool] = {
     "rollback": True, "wait_for_rollout": True, "revision_endpoints": True, "logs": True,
     "indexes": True, "snapshots": True, "build_index": True, "run_job": True, "inject": True,
     "proxy": True, "event": True, "promtool": True, "install_rule_file": True, "rule_file": True,
-    "reload_prometheus": True, "evaluate": True, "note": True, "access_review": True,
+    "reload_prometheus": True, "evaluate": True, "note": True, "access_review": True, "latency_budget": True,
     "down": False, "heal": False, "faults": False, "provider_call": False, "set_provider_running": False,
     "restart_serving": False, "throttle_serving": False,
 }

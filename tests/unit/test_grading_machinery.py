@@ -169,3 +169,15 @@ def test_the_live_grader_grades_by_the_source_as_it_was_before_the_submission_ra
     [record] = resources["labkit"]["live_checks"]
     assert (record["check"], record["passed"]) == ("rollback_named_target", False)
     assert [o.output_type for o in nb.cells[0].outputs] == ["error"]  # the kernel's "passed" is gone
+
+
+def test_a_box_reads_the_latency_budget_where_the_grader_takes_its_verdict(tmp_path):
+    # The box's own interpreter and CPU quota read another speed than the grader's process does
+    # (measured: 0.85 ms for the reference work in the box under a CPU hog, 2.5 ms in the grader's
+    # Python), so a lab's "within the SLO on this machine" comes from the endpoint's side.
+    asked = []
+    sb = SimpleNamespace(id="lb", latency_budget_ms=lambda slo: asked.append(slo) or slo + 42.0)
+    endpoint = ControlEndpoint(sb, tmp_path / "c.sock", tmp_path / "audit.jsonl")
+    assert endpoint.call("latency_budget", {"slo_ms": 300}) == {"ms": 342.0} and asked == [300.0]
+    [record] = read_audit(tmp_path / "audit.jsonl")
+    assert (record.op, record.outcome) == ("latency_budget", "ok")
