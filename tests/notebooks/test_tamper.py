@@ -176,13 +176,15 @@ def test_what_the_box_could_see_and_reach(graded):
     others = _findings(course, "read-others")
     own = f"/in/{LAB}.ipynb"  # its own notebook, staged for the box to copy in
     assert [h for h in others["hits"] if not h.endswith(own)] == [] and set(others["work"]) <= {f"{LAB}.ipynb", "timestamp.txt"}
+    assert len(_findings(course, "foreign-image")["refused"]) == 3  # only the model API's images deploy
 
 
 def test_machinery_attacks_end_as_blank_or_crashed_never_as_a_hang(graded):
     outcomes = {o.student: o for o in graded["run"].outcomes}
     assert outcomes["memory-bomb"].status == "crashed" and "memory" in outcomes["memory-bomb"].cause
     assert outcomes["memory-bomb"].retries == 1
-    for student in ("fork-bomb", "disk-fill", "sleep-forever", "survivor", "raw-token"):
+    # graded, not "not graded": an injection the submission broke itself is its own result
+    for student in ("fork-bomb", "disk-fill", "sleep-forever", "survivor", "raw-token", "dodge-zero"):
         assert outcomes[student].status == "graded", (student, outcomes[student].cause)
     flood = outcomes["infinite-output"]  # the grader drops it; the kernel's own send queue may fill its box
     assert flood.status == "graded" or (flood.status == "crashed" and "memory" in flood.cause), flood.cause
