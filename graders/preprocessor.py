@@ -57,7 +57,7 @@ from nbgrader.preprocessors import (
     NbGraderPreprocessor,
     SaveAutoGrades,
 )
-from nbgrader.utils import determine_grade, is_grade, is_solution
+from nbgrader.utils import determine_grade, is_grade, is_locked, is_solution
 from traitlets import Bool, Unicode
 
 from sandbox import make_sandbox
@@ -125,9 +125,8 @@ def setup_windows(nb: NotebookNode, source: NotebookNode) -> list[tuple[float, f
     that window is the lab's code. The times are the stamps ``GraderExecute`` wrote (the
     kernel's own dates are dropped).
     """
-    setup_ids = {meta["grade_id"] for meta in (c.metadata.get("nbgrader", {}) for c in source.cells
-                                              if c.cell_type == "code")
-                 if meta.get("locked") and not meta.get("grade") and not meta.get("solution") and meta.get("grade_id")}
+    setup_ids = {c.metadata["nbgrader"].get("grade_id") for c in source.cells
+                 if c.cell_type == "code" and is_locked(c) and not is_grade(c)} - {None}
     windows = []
     for cell in nb.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") not in setup_ids:
@@ -374,9 +373,12 @@ def _kernel_points(cell: NotebookNode, log: Any) -> float | None:
 
 
 def autograde_preprocessors() -> list[type]:
-    """nbgrader's default autograde pipeline with the three live-state steps in place."""
-    return [ForeignSnapshot, SourceSnapshot, GraderExecute, LiveStateGrader, IgnorePattern, ClearMetadataPreprocessor,
-            LimitOutput, SaveAutoGrades, LiveSuggestions, AssignLatePenalties, CheckCellMetadata]
+    """nbgrader's default autograde pipeline with the kit's steps in place: the two snapshots
+    before Execute, the grader's clock on it, the live checks after it, the suggestions after
+    SaveAutoGrades."""
+    return [ForeignSnapshot, SourceSnapshot, GraderExecute, LiveStateGrader, IgnorePattern,
+            ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, LiveSuggestions, AssignLatePenalties,
+            CheckCellMetadata]
 
 
 def _ids(ids: dict[str, Any]) -> dict[str, Any]:

@@ -68,9 +68,9 @@ if os.environ.get("LABKIT_BOX", "1") != "0":
 # not make before the submission runs, SourceSnapshot reads the instructor source's check
 # declarations then (the grade never rests on a file the run could change); LiveStateGrader
 # re-runs each grade cell's declared check against the live sandbox (``LABKIT_SANDBOX_ID``)
-# in nbgrader's own process, right after Execute and before SaveAutoGrades reads the scores. LiveSuggestions, after
-# SaveAutoGrades, puts the suggested score of manually graded runbook cells into the
-# gradebook's automatic comment (formgrader shows it; the instructor still decides).
+# in nbgrader's own process, right after Execute and before SaveAutoGrades reads the scores.
+# LiveSuggestions, after SaveAutoGrades, puts the suggested score of manually graded runbook
+# cells into the gradebook's automatic comment (formgrader shows it; the instructor still decides).
 c.Autograde.autograde_preprocessors = [
     "graders.preprocessor.ForeignSnapshot",
     "graders.preprocessor.SourceSnapshot",

@@ -76,12 +76,16 @@ def validate_replicas(replicas: Any, high: int) -> int:
     return replicas
 
 
-def validate_image(image: str, repository: str) -> str:
-    """``image`` if it is a tag (or digest) of ``repository``. A spec names the kit's image as
-    it is built; the kube tier maps it to the cohort's registry (``manifests.registry_image``)."""
+def is_image_of(image: str, repository: str) -> bool:
+    """Whether ``image`` is a tag (or digest) of ``repository``, as it is built: a spec names the
+    kit's image so, and the kube tier maps it to the cohort's registry (``manifests.registry_image``)."""
     ref = image.split("@")[0]
-    name = ref.rsplit(":", 1)[0] if ":" in ref.split("/")[-1] else ref
-    if name != repository:
+    return (ref.rsplit(":", 1)[0] if ":" in ref.split("/")[-1] else ref) == repository
+
+
+def validate_image(image: str, repository: str) -> str:
+    """``image`` if it is of ``repository`` (``is_image_of``), else ``ForeignImage``."""
+    if not is_image_of(image, repository):
         raise ForeignImage(image, repository)
     return image
 

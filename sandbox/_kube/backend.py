@@ -30,7 +30,7 @@ from ..errors import InfrastructureError, KubeApiError, PortInUse, SandboxNotUp,
 from ..records import Component, DeploySpec, Revision
 from ..logs import filter_logs
 from ..settings import Settings
-from ..spec import RevisionFacts, parse_cpus, serving_revision
+from ..spec import RevisionFacts, is_image_of, parse_cpus, serving_revision
 from ..waiting import until
 from . import pods as kpods
 from . import rollout as ro
@@ -79,7 +79,7 @@ class KubeSandbox(KubeMonitored, KubeData, Sandbox):
         return image
 
     def _is_kit_image(self, image: str) -> bool:
-        return image.split(":")[0].split("@")[0] == self.settings.images.repository
+        return is_image_of(image, self.settings.images.repository)
 
     def _base(self) -> dict[tuple[str, str], dict[str, Any]]:
         return render_base(self.id, self.namespace, self._image)
