@@ -109,13 +109,13 @@ def kit() -> Vocabulary:
     from sandbox.modelapi.__main__ import build_parser
     from sandbox.modelapi.app import create_app
     from sandbox.modelapi.gateway import GatewayMetrics
-    from sandbox.modelapi.provider import ProviderMetrics, create_provider_app
+    from sandbox.modelapi.provider import create_provider_app
     from sandbox.monitoring import kit_rule_files
 
     from .checks import CHECKS
 
     apps = [create_app(), create_provider_app()]
-    registries = [apps[0].state.service.metrics.registry, ProviderMetrics().registry,
+    registries = [apps[0].state.service.metrics.registry, apps[1].state.metrics.registry,
                   GatewayMetrics().registry]
     metrics: set[str] = set()
     for registry in registries:

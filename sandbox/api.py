@@ -19,7 +19,7 @@ from typing import Any
 from . import access_review, evidence
 from .calibrate import budget_ms
 from .client import EvalReport, Readiness, ServiceClient
-from .errors import NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
+from .errors import InvalidInput, NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
 from .monitoring import MonitoringSurface
 from .records import (
     CONFIG_KEYS,
@@ -44,7 +44,10 @@ from .spec import (
     validate_model,
 )
 
-__all__ = ["Sandbox", "CONFIG_KEYS", "MODELS", "Component", "ComponentState", "DeploySpec", "Revision",
+POOL_SLOT_QUOTA = 8
+"""The most accelerator slots the provider account allows a sandbox (``provider_pool``)."""
+
+__all__ = ["POOL_SLOT_QUOTA", "Sandbox", "CONFIG_KEYS", "MODELS", "Component", "ComponentState", "DeploySpec", "Revision",
            "RevisionState", "RolloutState", "SandboxStatus"]
 
 class Sandbox(MonitoringSurface, abc.ABC):
@@ -285,6 +288,18 @@ class Sandbox(MonitoringSurface, abc.ABC):
         stated budget plus what a healthy p95 grows by on a slower or busier machine. Through a
         control endpoint it is measured on the endpoint's side, where the verdict is taken."""
         return budget_ms(slo_ms)
+
+    def provider_pool(self, slots: int | None = None) -> dict[str, Any]:
+        """The provider's accelerator pool now (``modelapi.pool``): ``slots`` (0: no pool),
+        ``service_ms`` per request, ``busy`` slots and ``queued`` requests. With ``slots``, resize
+        it first, as a capacity change: 1 to :data:`POOL_SLOT_QUOTA`; the service time is the
+        hardware's and no caller's to change."""
+        if slots is not None:
+            if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= POOL_SLOT_QUOTA:
+                raise InvalidInput(f"slots={slots!r}: the provider account allows 1 to {POOL_SLOT_QUOTA} slots",
+                                   fix=f"ask for an integer number of slots, e.g. sb.provider_pool(slots=4)")
+            return self.provider_call("POST", "/admin/pool", {"slots": slots})
+        return self.provider_call("GET", "/admin/pool")
 
     def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
         """Tell the kit's clock a triage or game-day event (``hypothesis``, ``detected``,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,9 @@ from .client import shared_http
 
 MAX_REQUESTS = 2000
 MAX_CONCURRENCY = 16
+MAX_RATE_PER_S = 100.0
+MAX_IN_FLIGHT = 64
+"""Threads of an open-loop run: arrivals beyond them wait for a thread (and that wait counts)."""
 
 
 @dataclass
@@ -114,7 +118,48 @@ def send_searches(
     batch = list(itertools.islice(itertools.cycle(queries or ["alert firing"]), requests))
     t0 = time.perf_counter()
     outcomes = _send(url, batch, concurrency, timeout_s, budget)
-    seconds = time.perf_counter() - t0
+    return _report(outcomes, time.perf_counter() - t0, requests)
+
+
+def send_at_rate(
+    endpoint: str,
+    queries: list[str],
+    rate_per_s: float,
+    requests: int,
+    seed: int = 7,
+    timeout_s: float = 5.0,
+) -> LoadReport:
+    """Open-loop load: ``requests`` searches arriving as a Poisson process of ``rate_per_s``
+    (seeded: the same arrival times every run), each sent at its arrival whatever the answers
+    before it. Demand is what it is, as real users' is: a slow service does not slow the
+    arrivals down (the closed loop of :func:`send_searches` does), so queueing shows.
+
+    A request's latency counts from its scheduled arrival, not from when a thread got to send
+    it, so a late sender cannot hide a wait (no "coordinated omission").
+    """
+    requests = max(1, min(int(requests), MAX_REQUESTS))
+    rate = max(0.1, min(float(rate_per_s), MAX_RATE_PER_S))
+    url = endpoint.rstrip("/") + "/v1/search"
+    rng = random.Random(seed)
+    batch = list(itertools.islice(itertools.cycle(queries or ["alert firing"]), requests))
+    offsets = list(itertools.accumulate(rng.expovariate(rate) for _ in batch))
+    t0 = time.perf_counter()
+
+    def at(query: str, offset: float) -> tuple[float, str, str]:
+        ms, error, provider = _one(url, query, timeout_s)
+        late = time.perf_counter() - ms / 1000 - (t0 + offset)  # the sender's lag, waited all the same
+        return ms + max(0.0, late) * 1000, error, provider
+
+    with ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="labkit-rate") as pool:
+        futures = []
+        for query, offset in zip(batch, offsets):
+            time.sleep(max(0.0, t0 + offset - time.perf_counter()))
+            futures.append(pool.submit(at, query, offset))
+        outcomes = [f.result() for f in futures]
+    return _report(outcomes, time.perf_counter() - t0, requests)
+
+
+def _report(outcomes: list[tuple[float, str, str]], seconds: float, planned: int) -> LoadReport:
     latencies = [ms for ms, _, _ in outcomes]
     errors = [e for _, e, _ in outcomes if e]
     providers: dict[str, int] = {}
@@ -129,7 +174,7 @@ def send_searches(
         seconds=round(seconds, 3),
         error_samples=sorted(set(errors))[:5],
         provider=providers,
-        planned=requests,
+        planned=planned,
     )
 
 

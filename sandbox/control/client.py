@@ -146,6 +146,9 @@ class RemoteSandbox(MonitoringSurface):
         # would read another speed
         return float(self._call("latency_budget", slo_ms=float(slo_ms))["ms"])
 
+    def provider_pool(self, slots: int | None = None) -> dict[str, Any]:
+        return self._call("provider_pool", slots=slots)
+
     def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
         """Tell the kit's clock a game-day event (``detected``, ``mitigated``); stamped there."""
         return self._call("event", event=event, signal=signal, note=note)

@@ -3,7 +3,7 @@
 The endpoint authorises each operation the way an API server with RBAC does: a verb on a
 resource of *this* sandbox, nothing else. Allowed are the operations a lab asks the trainee to
 perform (deploy, roll back, wait for a rollout, read history, status, logs, indexes, search,
-evaluate, metrics, the kit's data jobs (arguments that are names, never paths), reading and
+evaluate, metrics, resizing the provider's accelerator pool, the kit's data jobs (arguments that are names, never paths), reading and
 verifying the evidence records, appending a note to them, the access-review lab's overlay (its files;
 the planted answer stays in the audit log), index builds, a lab's own fault injection, PromQL
 queries and alerts, checking, testing and loading the trainee's own rule files). Refused are
@@ -32,6 +32,7 @@ OPERATIONS: dict[str, bool] = {
     "indexes": True, "snapshots": True, "build_index": True, "run_job": True, "inject": True,
     "proxy": True, "event": True, "promtool": True, "install_rule_file": True, "rule_file": True,
     "reload_prometheus": True, "evaluate": True, "note": True, "access_review": True, "latency_budget": True,
+    "provider_pool": True,
     "down": False, "heal": False, "faults": False, "provider_call": False, "set_provider_running": False,
     "restart_serving": False, "throttle_serving": False,
 }

@@ -156,6 +156,8 @@ class ControlEndpoint:
             return {"text": sb.logs(args.get("revision"), int(args.get("tail", 200)))}
         if op in ("indexes", "snapshots"):
             return getattr(sb, op)()
+        if op == "provider_pool":
+            return sb.provider_pool(args.get("slots"))
         if op == "latency_budget":
             return {"ms": sb.latency_budget_ms(float(args["slo_ms"]))}
         if op == "build_index":

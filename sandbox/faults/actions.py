@@ -98,6 +98,24 @@ def provider_restore(sb: Sandbox, record: dict | None = None) -> dict[str, Any]:
     return {}
 
 
+@action("provider-pool")
+def provider_pool(sb: Sandbox, record: dict | None = None, slots: int = 2,
+                  service_ms: float = 100.0) -> dict[str, Any]:
+    """Put the provider on a fixed accelerator pool (``modelapi.pool``): ``slots`` slots of
+    ``service_ms`` each; the pool before is kept for the heal."""
+    before = sb.provider_call("GET", "/admin/pool")
+    sb.provider_call("POST", "/admin/pool", {"slots": int(slots), "service_ms": float(service_ms)})
+    return {"pool_before": {"slots": before.get("slots", 0), "service_ms": before.get("service_ms", 0.0)}}
+
+
+@action("provider-pool-restore")
+def provider_pool_restore(sb: Sandbox, record: dict | None = None) -> dict[str, Any]:
+    before = (record or {}).get("pool_before") or {"slots": 0, "service_ms": 0.0}
+    sb.provider_call("POST", "/admin/pool", before)
+    restore_spec(sb, record)
+    return {}
+
+
 @action("deploy-config")
 def deploy_config(sb: Sandbox, record: dict | None = None, **config: str) -> dict[str, Any]:
     cause = "tuning: " + ", ".join(f"{k}={v}" for k, v in sorted(config.items()))

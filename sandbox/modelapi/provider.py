@@ -17,6 +17,9 @@ Fault injection, for exercises on degraded dependencies:
 ``GET /admin/mode`` shows and ``POST /admin/mode {"mode": ..., "delay_s": ...}``
 changes the mode at run time. ``GET /healthz`` is liveness. Port: ``PORT``
 (default 8081).
+
+The simulated accelerator pool (``PROVIDER_SLOTS``, ``PROVIDER_SERVICE_MS``; off by default):
+see :mod:`modelapi.pool`. ``GET /admin/pool`` shows it, ``POST /admin/pool`` resizes it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from . import REQUEST_ID_HEADER, __version__
 from .corpus import CorpusError, list_snapshots, load_snapshot, snapshot_path
 from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import tokenize
+from .pool import MAX_SLOTS, PoolRequest, SlotPool
 from .telemetry import PROVIDER_BUCKETS, InstrumentationMiddleware
 
 __all__ = [
@@ -62,11 +66,13 @@ Mode = Literal["ok", "slow", "error"]
 @dataclass(frozen=True)
 class ProviderConfig(EnvConfig):
     """Provider configuration; :meth:`from_env` reads ``DATA_DIR``, ``PROVIDER_MODE``,
-    ``PROVIDER_DELAY_S``, ``PORT`` and ``LOG_LEVEL``."""
+    ``PROVIDER_DELAY_S``, ``PROVIDER_SLOTS``, ``PROVIDER_SERVICE_MS``, ``PORT`` and ``LOG_LEVEL``."""
 
     data_dir: Path = env_field(Path("/data"), "DATA_DIR")
     mode: str = env_field("ok", "PROVIDER_MODE")
     delay_s: float = env_field(2.0, "PROVIDER_DELAY_S")
+    slots: int = env_field(0, "PROVIDER_SLOTS")
+    service_ms: float = env_field(0.0, "PROVIDER_SERVICE_MS")
     port: int = env_field(8081, "PORT")
     log_level: str = env_field("INFO", "LOG_LEVEL", clean=lambda raw: raw.strip().upper())
 
@@ -75,6 +81,10 @@ class ProviderConfig(EnvConfig):
             raise ConfigError(f"PROVIDER_MODE={self.mode!r} must be one of {', '.join(MODES)}")
         if self.delay_s < 0:
             raise ConfigError(f"PROVIDER_DELAY_S={self.delay_s} must be >= 0")
+        if not 0 <= self.slots <= MAX_SLOTS:
+            raise ConfigError(f"PROVIDER_SLOTS={self.slots} must be 0 (pool off) to {MAX_SLOTS}")
+        if not 0 <= self.service_ms <= 5000:
+            raise ConfigError(f"PROVIDER_SERVICE_MS={self.service_ms} must be 0 to 5000")
 
 
 class RerankResult(NamedTuple):
@@ -83,6 +93,11 @@ class RerankResult(NamedTuple):
     order: list[str] | None
     outcome: str
     problem: str = ""
+
+
+#: Idle pooled connections older than this are not reused (uvicorn, the provider's server,
+#: closes a connection idle for 5 s: its ``timeout_keep_alive``).
+IDLE_REUSE_S = 4.0
 
 
 class RerankClient:
@@ -113,10 +128,23 @@ class RerankClient:
         reader, writer = await asyncio.open_connection(self._host, self._port)
         return _Conn(reader, writer, h11.Connection(h11.CLIENT))
 
+    def _pooled(self) -> _Conn | None:
+        """The most recently used idle connection young enough that the provider kept it open
+        (older ones are closed: the provider's server drops idle connections after its
+        keep-alive timeout, and a request sent on one fails)."""
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            if now - conn.idle_since < IDLE_REUSE_S:
+                return conn
+            conn.writer.close()
+        return None
+
     async def _post(self, body: bytes, request_id: str = "") -> tuple[int, bytes]:
-        for attempt in (1, 2):  # a pooled connection the provider closed meanwhile: one retry
-            reused = bool(self._idle)
-            conn = self._idle.pop() if reused else await self._connect()
+        for attempt in (1, 2):  # a pooled connection the provider closed meanwhile: one retry, fresh
+            conn = self._pooled() if attempt == 1 else None
+            reused = conn is not None
+            conn = conn or await self._connect()
             try:
                 status, payload = await conn.exchange(self._host, body, request_id)
             except BaseException as exc:
@@ -125,6 +153,7 @@ class RerankClient:
                     continue
                 raise
             if conn.reusable():
+                conn.idle_since = time.monotonic()
                 self._idle.append(conn)
             else:
                 conn.writer.close()
@@ -152,6 +181,7 @@ class _Conn:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, http: h11.Connection) -> None:
         self.reader, self.writer, self.http = reader, writer, http
+        self.idle_since = time.monotonic()
 
     async def exchange(self, host: str, body: bytes, request_id: str = "") -> tuple[int, bytes]:
         headers = [("Host", host), ("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -255,7 +285,7 @@ class ProviderMetrics:
 def _instrument(app: FastAPI, metrics: ProviderMetrics) -> None:
     """Count and time each request, log it as one JSON line with the caller's request id."""
     app.add_middleware(InstrumentationMiddleware, metrics=metrics, logger=log,
-                       routes=frozenset({"/rerank", "/admin/mode", "/healthz"}), unobserved=frozenset({"/metrics"}))
+                       routes=frozenset({"/rerank", "/admin/mode", "/admin/pool", "/healthz"}), unobserved=frozenset({"/metrics"}))
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
@@ -267,7 +297,9 @@ def create_provider_app(config: ProviderConfig | None = None) -> FastAPI:
     """Build the provider app; ``config`` defaults to :meth:`ProviderConfig.from_env`."""
     config = config or ProviderConfig.from_env()
     app = FastAPI(title="labkit provider", version=__version__)
-    _instrument(app, ProviderMetrics())
+    metrics = app.state.metrics = ProviderMetrics()  # its registry holds the pool's metrics too
+    _instrument(app, metrics)
+    app.state.pool = SlotPool(metrics.registry, config.slots, config.service_ms)
     app.state.mode = config.mode
     app.state.delay_s = config.delay_s
     app.state.titles = load_titles(config.data_dir / "corpus")
@@ -297,7 +329,8 @@ def create_provider_app(config: ProviderConfig | None = None) -> FastAPI:
         ):  # a snapshot added since start (new docs), or started before the volume was filled
             state.titles = load_titles(config.data_dir / "corpus")
             state.titles_loaded_at = time.monotonic()
-        ranked = rank(body.query, body.candidates, state.titles)
+        async with state.pool.serve():  # the accelerator's time (no-op with the pool off)
+            ranked = rank(body.query, body.candidates, state.titles)
         return JSONResponse(
             {
                 "ids": [doc_id for doc_id, _ in ranked],
@@ -320,5 +353,17 @@ def create_provider_app(config: ProviderConfig | None = None) -> FastAPI:
             state.delay_s = body.delay_s
         log.warning("provider mode set to %s (delay %.2fs)", state.mode, state.delay_s)
         return {"mode": state.mode, "delay_s": state.delay_s}
+
+    @app.get("/admin/pool")
+    async def get_pool(request: Request) -> dict[str, Any]:
+        """Show the accelerator pool: slots, service time, busy slots, queued requests."""
+        return request.app.state.pool.describe()
+
+    @app.post("/admin/pool")
+    async def set_pool(body: PoolRequest, request: Request) -> dict[str, Any]:
+        """Resize the accelerator pool (and optionally its service time)."""
+        pool = request.app.state.pool.resize(body.slots, body.service_ms)
+        log.warning("provider pool set to %d slot(s) at %.0f ms per request", pool["slots"], pool["service_ms"])
+        return pool
 
     return app

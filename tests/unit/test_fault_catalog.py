@@ -13,7 +13,7 @@ from sandbox.faults.catalog import CATALOG_PATH, parse_catalog
 
 REQUIRED_FAULTS = {
     "bad-rollout", "stale-index", "corrupt-index", "model-index-mismatch", "provider-outage",
-    "saturation", "query-drift", "poisoned-document", "config-drift", "lineage-break",
+    "saturation", "accelerator-shortfall", "query-drift", "poisoned-document", "config-drift", "lineage-break",
 }
 
 

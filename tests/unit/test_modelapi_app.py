@@ -437,6 +437,33 @@ def test_rerank_client_keeps_connections_and_survives_a_provider_restart(data_di
     asyncio.run(scenario())
 
 
+def test_rerank_client_retries_on_a_fresh_connection_when_every_pooled_one_is_stale(data_dir: Path) -> None:
+    """After a burst the pool holds several connections; when the provider closes them all (its
+    keep-alive timeout, a restart) the retry must not pick another stale one: a search would
+    fall back to vector order with the provider healthy. Connections idle past the provider's
+    keep-alive are not reused at all."""
+    from sandbox.modelapi import provider as prov
+
+    port = free_port()
+    ids = ["rb-0001", "rb-0006"]
+
+    async def scenario() -> None:
+        client = prov.RerankClient(f"http://127.0.0.1:{port}", timeout_s=2.0)
+        with provider_server(data_dir, port=port):
+            outcomes = await asyncio.gather(*[client.rerank("memory leak", ids) for _ in range(4)])
+            assert [o.outcome for o in outcomes] == ["ok"] * 4 and len(client._idle) >= 2
+        with provider_server(data_dir, port=port):  # every pooled connection is now dead
+            assert (await client.rerank("memory leak", ids)).outcome == "ok"
+            for conn in client._idle:
+                conn.idle_since -= prov.IDLE_REUSE_S + 1
+            stale = list(client._idle)
+            assert (await client.rerank("memory leak", ids)).outcome == "ok"
+            assert not set(map(id, stale)) & set(map(id, client._idle))  # aged out, not reused
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
 def test_provider_app_modes_and_ranking(data_dir: Path) -> None:
     app = create_provider_app(ProviderConfig(data_dir=data_dir))
     with TestClient(app) as client:
