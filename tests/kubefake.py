@@ -98,6 +98,7 @@ class FakeCluster(ApiWrites, Controllers):
         self.execs: list[list[str]] = []
         self.data = DataVolume()
         self.provider: Obj = {"mode": "ok", "delay_s": 0.0}
+        self.pool: Obj = {"slots": 0, "service_ms": 0.0, "busy": 0, "queued": 0}  # the provider's accelerator pool
         self.workloads: dict[str, Workload] = {}
         self.logs: dict[str, str] = {}
         self.namespace: Obj | None = {"apiVersion": "v1", "kind": "Namespace", "metadata": {

@@ -161,6 +161,10 @@ def _provider(cluster: Any, method: str, route: str, body: Any) -> tuple[int, An
         cluster.provider = {"mode": body.get("mode", "ok"), "delay_s": float(body.get("delay_s", 0.0))}
     if route == "/admin/mode":
         return 200, dict(cluster.provider)
+    if route == "/admin/pool":
+        if method == "POST":
+            cluster.pool.update({k: body[k] for k in ("slots", "service_ms") if body.get(k) is not None})
+        return 200, dict(cluster.pool)
     return (200, {"status": "ok"}) if route == "/healthz" else (404, {"detail": "Not Found"})
 
 

@@ -110,6 +110,20 @@ async def test_provider_primitives_go_through_the_api_server(kube_sb, kmock, fak
     assert (await run(kube_sb.search, "disk full"))["results"]  # degraded to vector order, never failing
 
 
+async def test_the_accelerator_pool_is_read_and_resized_through_the_api_server(kube_sb, kmock, fake):
+    """Parity with the Docker tier: the same public call, the provider's own /admin/pool, reached
+    through the API server's service proxy; out-of-range sizes are refused before any request."""
+    await deployed(kube_sb)
+    path = f"/api/v1/namespaces/{NS}/services/provider:http/proxy/admin/pool"
+    assert (await run(kube_sb.provider_pool))["slots"] == 0
+    assert (await run(kube_sb.provider_pool, slots=4))["slots"] == 4
+    calls = [(r.method, r.data) for r in kmock if r.url.path == path]
+    assert calls[-1] == ("POST", {"slots": 4}) and calls[0][0] == "GET"
+    with pytest.raises(InvalidInput, match="1 to 8 slots"):
+        await run(kube_sb.provider_pool, slots=9)
+    assert len([r for r in kmock if r.url.path == path]) == len(calls)
+
+
 async def test_restart_serving_deletes_only_the_serving_replicas(kube_sb, kmock, fake):
     await deployed(kube_sb, replicas=2)
     await run(kube_sb.deploy, model="v2", wait=False)  # a canary waits beside them
@@ -170,6 +184,14 @@ async def test_catalog_faults_inject_and_heal_through_these_primitives(kube_sb, 
     assert (await run(kube_sb.status)).spec == before and await run(active_faults, kube_sb) == {}
     assert [(r.number, r.state) for r in await run(kube_sb.history)] == [
         (1, "superseded"), (2, "superseded"), (3, "superseded"), (4, "failed"), (5, "serving")]
+
+
+async def test_the_accelerator_shortfall_sets_and_restores_the_pool_on_kube(kube_sb, fake):
+    await deployed(kube_sb)
+    assert (await run(inject, kube_sb, "accelerator-shortfall"))["injected"]
+    assert (await run(kube_sb.provider_pool))["slots"] == 2
+    assert (await run(heal, kube_sb, "accelerator-shortfall"))["healed"]
+    assert (await run(kube_sb.provider_pool))["slots"] == 0 and await run(active_faults, kube_sb) == {}
 
 
 @pytest.mark.parametrize("fault_id", ["bad-rollout", "model-index-mismatch", "config-drift"])
