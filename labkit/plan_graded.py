@@ -26,7 +26,7 @@ from typing import Any
 
 from graders import CHECKS
 
-TRACKS = ("leadership", "governance")
+TRACKS = ("leadership", "governance", "operations")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class GradedCheck:
 
 @dataclass(frozen=True)
 class TrackLab:
-    """A second lab of a week, in the leadership or the governance track."""
+    """A second lab of a week, in the leadership, governance or operations track (the operations
+    track: a simulation of its own beside the week's incident)."""
 
     lab: str
     lesson: str

@@ -16,8 +16,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: live labs that grade a p95 or an SLO (by their ``lab`` parameter, exactly: the track labs of
 #: the same weeks judge documents and stay in the parallel passes), and the sandbox tests of the
 #: faults and checks that do (by name).
-LATENCY_LABS = ("lab09-provider-outage", "lab10-capacity", "lab12-game-day")
-LATENCY_KEYS = ("provider-outage", "saturation", "p95")
+LATENCY_LABS = ("lab09-provider-outage", "lab10-capacity", "lab10-accelerator-pool", "lab12-game-day")
+LATENCY_KEYS = ("provider-outage", "saturation", "accelerator", "pool", "p95")
 
 
 def _judges_latency(item: pytest.Item) -> bool:

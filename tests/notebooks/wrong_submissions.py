@@ -145,6 +145,16 @@ WRONG: dict[str, WrongSubmission] = {
         failing=frozenset({"check-n-plus-one"}),
         why="sizes the replica correctly but runs N instead of N+1: no headroom for a lost replica",
     ),
+    "lab10-accelerator-pool": WrongSubmission(
+        replace={"task-resize": (
+            "# the provider account allows 8 slots: take them all, latency is what matters\n"
+            "print(sb.provider_pool(slots=8))\n"
+            "after = rate_load(sb, 24, 240)\n"
+            "print(after)")},
+        failing=frozenset({"check-pool-budget"}),
+        passing=frozenset({"check-pool-slo"}),
+        why="holds the SLO by buying the provider account's whole quota: 8 slots against a 5-slot budget",
+    ),
     "lab12-game-day": WrongSubmission(
         replace={"task-gd2-mitigate": (
             'log("gd-2", "note", "escalated to provider support sev2; waiting for the vendor")')},

@@ -357,9 +357,18 @@ def test_the_tracks_train_every_item_of_the_leadership_and_governance_issue(ship
         assert lab.track == track and lab.capabilities and lab.artifact_file
     assert by_check["sbi_feedback"][0] == 12, "feedback follows the game day"
     assert shipped.all_lab_ids()[:2] == ["lab01-first-deploy", "lab02-probes-slos"]
-    assert len(shipped.all_lab_ids()) == len(set(shipped.all_lab_ids())) == 20
+    ids = shipped.all_lab_ids()
+    in_course = sorted(p.name for p in (PLAN_PATH.parents[1] / "labs" / "source").iterdir() if p.is_dir())
+    assert len(ids) == len(set(ids)) and sorted(ids) == in_course, "every lab once, and only the course's"
     assert shipped.week_of_lab("lab11-design-review").number == 11
     assert [c.check for c in shipped.checks_of("lab12-feedback-retro")] == ["sbi_feedback", "retro_css"]
+
+
+def test_the_accelerator_simulation_is_an_operations_track_lab_graded_live(shipped):
+    by_check = {c.check: (w.number, t) for w in shipped.weeks for t in w.track_labs for c in t.checks}
+    week, lab = by_check["pool_holds_slo"]
+    assert (week, lab.track, lab.lab) == (10, "operations", "lab10-accelerator-pool")
+    assert {c.check for c in lab.checks} == {"pool_holds_slo", "pool_within_budget", "runbook_sections"}
 
 
 def test_all_five_mentoring_structures_are_placed_with_office_hours_among_them(shipped):
