@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ..api import Sandbox
 from ..errors import InvalidInput
+from .pool_probes import drained
 from .probes import send_traffic
 
 
@@ -45,7 +46,7 @@ REMEDIATIONS: dict[str, Callable[[Sandbox], object]] = {
     "model-index-mismatch": lambda sb: sb.rollback(),
     "provider-outage": lambda sb: sb.deploy(provider_timeout_s="0.05"),
     "saturation": lambda sb: sb.deploy(cpus="1.0"),
-    "accelerator-shortfall": lambda sb: sb.provider_pool(slots=4),
+    "accelerator-shortfall": lambda sb: (sb.provider_pool(slots=4), drained(sb)),
     "query-drift": lambda sb: send_traffic(sb, "baseline"),
     "poisoned-document": quarantine_poison,
     "config-drift": lambda sb: sb.rollback(),
