@@ -19,7 +19,7 @@ from typing import Any
 from . import access_review, evidence
 from .calibrate import budget_ms
 from .client import EvalReport, Readiness, ServiceClient
-from .errors import InvalidInput, NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
+from .errors import NoRevisionDeployed, PrometheusUnavailable, UnknownChoice
 from .monitoring import MonitoringSurface
 from .records import (
     CONFIG_KEYS,
@@ -42,12 +42,10 @@ from .spec import (
     serving_revision,
     undo_target,
     validate_model,
+    validate_pool_slots,
 )
 
-POOL_SLOT_QUOTA = 8
-"""The most accelerator slots the provider account allows a sandbox (``provider_pool``)."""
-
-__all__ = ["POOL_SLOT_QUOTA", "Sandbox", "CONFIG_KEYS", "MODELS", "Component", "ComponentState", "DeploySpec", "Revision",
+__all__ = ["Sandbox", "CONFIG_KEYS", "MODELS", "Component", "ComponentState", "DeploySpec", "Revision",
            "RevisionState", "RolloutState", "SandboxStatus"]
 
 class Sandbox(MonitoringSurface, abc.ABC):
@@ -245,6 +243,10 @@ class Sandbox(MonitoringSurface, abc.ABC):
         """Ask the serving revision which runbooks fit ``text``."""
         return self.client.search(text, k)
 
+    def agent(self, query: str, alert: str = "") -> dict[str, Any]:
+        """The ops agent's answer to ``query`` under the serving policy (``modelapi.agent``)."""
+        return self.client.agent(query, alert)
+
     def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
         """The service's Prometheus samples, parsed."""
         return self.client.metrics()
@@ -290,16 +292,12 @@ class Sandbox(MonitoringSurface, abc.ABC):
         return budget_ms(slo_ms)
 
     def provider_pool(self, slots: int | None = None) -> dict[str, Any]:
-        """The provider's accelerator pool now (``modelapi.pool``): ``slots`` (0: no pool),
-        ``service_ms`` per request, ``busy`` slots and ``queued`` requests. With ``slots``, resize
-        it first, as a capacity change: 1 to :data:`POOL_SLOT_QUOTA`; the service time is the
-        hardware's and no caller's to change."""
-        if slots is not None:
-            if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= POOL_SLOT_QUOTA:
-                raise InvalidInput(f"slots={slots!r}: the provider account allows 1 to {POOL_SLOT_QUOTA} slots",
-                                   fix=f"ask for an integer number of slots, e.g. sb.provider_pool(slots=4)")
-            return self.provider_call("POST", "/admin/pool", {"slots": slots})
-        return self.provider_call("GET", "/admin/pool")
+        """The provider's accelerator pool (``modelapi.pool``): ``slots`` (0: none), ``service_ms``,
+        ``busy``, ``queued``; with ``slots`` (1 to ``spec.POOL_SLOT_QUOTA``), resized first. The
+        service time is the hardware's, no caller's to change."""
+        if slots is None:
+            return self.provider_call("GET", "/admin/pool")
+        return self.provider_call("POST", "/admin/pool", {"slots": validate_pool_slots(slots)})
 
     def record_event(self, event: str, signal: str = "", note: str = "") -> dict[str, Any]:
         """Tell the kit's clock a triage or game-day event (``hypothesis``, ``detected``,

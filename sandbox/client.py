@@ -141,6 +141,11 @@ class ServiceClient:
     def search(self, text: str, k: int | None = None) -> dict[str, Any]:
         return self._json("POST", "/v1/search", json={"query": text, "k": k})
 
+    def agent(self, query: str, alert: str = "") -> dict[str, Any]:
+        """Ask the ops agent (``POST /v1/agent``): the runbook it read, every command it proposed
+        with the policy's decision, and the one it executed (simulated), if any."""
+        return self._json("POST", "/v1/agent", json={"query": query, "alert": alert})
+
     def metrics_text(self) -> str:
         r = self._request("GET", "/metrics")
         if r.status_code != 200:

@@ -20,6 +20,10 @@ CONFIG_KEYS: dict[str, str | None] = {
     "top_k": "TOP_K",
     "provider_timeout_s": "PROVIDER_TIMEOUT_S",
     "data_dir": "DATA_DIR",
+    "agent_sources": "AGENT_SOURCES",  # the ops agent's policy check (modelapi.agent)
+    "agent_allow": "AGENT_ALLOW",
+    "agent_deny": "AGENT_DENY",
+    "query_guard": "QUERY_GUARD",
     "cpus": None,  # a resource limit of each replica, not an environment variable
 }
 

@@ -70,6 +70,18 @@ def resolve_index(index: str, model: str, available: Iterable[str]) -> str:
     raise UnknownChoice("index", index, names)
 
 
+POOL_SLOT_QUOTA = 8
+"""The most accelerator slots the provider account allows a sandbox (``Sandbox.provider_pool``)."""
+
+
+def validate_pool_slots(slots: object) -> int:
+    """A pool size a caller may ask for: an integer from 1 to :data:`POOL_SLOT_QUOTA`."""
+    if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= POOL_SLOT_QUOTA:
+        raise InvalidInput(f"slots={slots!r}: the provider account allows 1 to {POOL_SLOT_QUOTA} slots",
+                           fix="ask for an integer number of slots, e.g. sb.provider_pool(slots=4)")
+    return slots
+
+
 def validate_replicas(replicas: Any, high: int) -> int:
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= high:
         raise InvalidReplicas(replicas, 1, high)

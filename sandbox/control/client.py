@@ -184,6 +184,9 @@ class RemoteSandbox(MonitoringSurface):
     def search(self, text: str, k: int | None = None) -> dict[str, Any]:
         return self.client.search(text, k)
 
+    def agent(self, query: str, alert: str = "") -> dict[str, Any]:
+        return self.client.agent(query, alert)
+
     def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
         return self.client.metrics()
 

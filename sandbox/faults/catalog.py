@@ -17,6 +17,7 @@ import yaml
 from ..errors import UnknownChoice
 from ..observe import OBSERVERS, DefinitionInvalid, Problem, Registry
 from .actions import ACTIONS
+from . import agent_probes as _agent_probes  # noqa: F401 - registers the injection observers
 from . import pool_probes as _pool_probes  # noqa: F401 - registers the pool observers
 from . import probes as _probes  # noqa: F401 - registers the observers the catalog names
 

@@ -16,6 +16,9 @@ Endpoints:
   If ``PROVIDER_URL`` is set, candidates are reranked by ``POST
   {PROVIDER_URL}/rerank``; on timeout or error the vector order is served
   (degraded, counted in ``modelapi_provider_requests_total``), never a failure.
+  ``QUERY_GUARD=strip`` cuts an instruction off the query first (:mod:`modelapi.agent`).
+* ``POST /v1/agent`` - ``{"query": str, "alert": str}`` -> the ops agent's proposals and the
+  command its policy let it execute (simulated; :mod:`modelapi.agent`, routes in ``search``).
 * ``GET /version`` - model, index, manifest, image revision, corpus snapshot.
 * ``GET /metrics`` - Prometheus text from the app's own registry.
 
@@ -49,13 +52,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import REQUEST_ID, __version__
+from .agent import AgentPolicy, Runbooks
 from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import MODELS, EmbeddingModel, get_model
 from .index import IndexedDoc, IndexLoadError, LoadedIndex, load_index, validate_index_name
 from .provider import RerankClient
+from .search import MAX_K, agent, search
 from .telemetry import DRIFT_WINDOW, DriftWindow, InstrumentationMiddleware, Metrics
 
 __all__ = [
@@ -72,7 +76,6 @@ __all__ = [
 log = logging.getLogger("modelapi")
 
 DEFECTS = ("crash-on-start", "http-500")
-MAX_K = 50
 RETRY_INTERVAL_S = 1.0
 _REASON_CODES = {
     "missing": "index-missing",
@@ -87,7 +90,8 @@ class AppConfig(EnvConfig):
     (v1), ``DATA_DIR`` (/data), ``INDEX_NAME`` (unset = not ready), ``TOP_K`` (5),
     ``PROVIDER_URL`` (unset = no reranker), ``PROVIDER_TIMEOUT_S`` (0.5), ``IMAGE_REVISION``
     (dev), ``MODELAPI_DEFECT`` (unset, ``crash-on-start`` or ``http-500``), ``PORT`` (8080),
-    ``LOG_LEVEL`` (INFO)."""
+    ``LOG_LEVEL`` (INFO); the ops agent's policy ``AGENT_SOURCES`` (any), ``AGENT_ALLOW`` (*),
+    ``AGENT_DENY`` (none) and ``QUERY_GUARD`` (off): see :mod:`modelapi.agent`."""
 
     model_version: str = env_field("v1", "MODEL_VERSION")
     data_dir: Path = env_field(Path("/data"), "DATA_DIR")
@@ -99,8 +103,18 @@ class AppConfig(EnvConfig):
     defect: str = env_field("", "MODELAPI_DEFECT")
     port: int = env_field(8080, "PORT")
     log_level: str = env_field("INFO", "LOG_LEVEL", clean=lambda raw: raw.strip().upper())
+    agent_sources: str = env_field("any", "AGENT_SOURCES", clean=lambda raw: raw.strip().lower())
+    agent_allow: str = env_field("*", "AGENT_ALLOW")
+    agent_deny: str = env_field("", "AGENT_DENY")
+    query_guard: str = env_field("off", "QUERY_GUARD", clean=lambda raw: raw.strip().lower())
 
     def __post_init__(self) -> None:
+        try:
+            AgentPolicy.parse(self.agent_sources, self.agent_allow, self.agent_deny)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.query_guard not in ("off", "strip"):
+            raise ConfigError(f"QUERY_GUARD={self.query_guard!r} must be 'off' or 'strip'")
         if self.model_version not in MODELS:
             valid = ", ".join(sorted(MODELS))
             raise ConfigError(f"MODEL_VERSION={self.model_version!r} is unknown; valid: {valid}")
@@ -152,6 +166,8 @@ class ServiceState:
         self.metrics = Metrics()
         self.drift = DriftWindow()
         self.index: LoadedIndex | None = None
+        self.policy = AgentPolicy.parse(config.agent_sources, config.agent_allow, config.agent_deny)
+        self.runbooks = Runbooks(config.data_dir / "corpus")
         self.provider = (
             RerankClient(config.provider_url, config.provider_timeout_s)
             if config.provider_url
@@ -263,23 +279,6 @@ class ServiceState:
         return [by_id[doc_id] for doc_id in result.order], result.outcome
 
 
-class SearchRequest(BaseModel):
-    """Body of ``POST /v1/search``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    query: str = Field(min_length=1, max_length=4000)
-    k: int | None = Field(default=None, ge=1, le=MAX_K)
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        """Reject whitespace-only queries."""
-        if not value.strip():
-            raise ValueError("query must not be blank")
-        return value
-
-
 def _state(request: Request) -> ServiceState:
     """Return the ServiceState of the app serving ``request``."""
     return request.app.state.service
@@ -295,36 +294,6 @@ async def readyz(request: Request) -> JSONResponse:
     state = _state(request)
     ready = state.check_ready()
     return JSONResponse(ready.body(state.config), status_code=200 if ready.ready else 503)
-
-
-async def search(body: SearchRequest, request: Request) -> JSONResponse:
-    """Return the runbooks most similar to ``query``, optionally reranked."""
-    state = _state(request)
-    config = state.config
-    if config.defect == "http-500":
-        body = {"error": "internal-error", "detail": "defect: http-500"}
-        return JSONResponse(body | {"revision": config.image_revision}, status_code=500)
-    ready = state.check_ready()
-    if not ready.ready or state.index is None:
-        return JSONResponse(ready.body(config), status_code=503)
-    k = body.k or config.top_k
-    n_candidates = min(MAX_K, 2 * k) if config.provider_url else k
-    hits = state.index.search(state.model.embed_one(body.query), n_candidates)
-    if hits:
-        state.drift.add(hits[0][1])
-        state.metrics.top1.observe(max(0.0, hits[0][1]))
-    hits, outcome = await state.rerank(body.query, hits)
-    results = [{**doc.to_dict(), "score": round(score, 6)} for doc, score in hits[:k]]
-    return JSONResponse(
-        {
-            "results": results,
-            "model": config.model_version,
-            "index": config.index_name,
-            "revision": config.image_revision,
-            "reranked": outcome == "ok",
-            "provider": outcome,
-        }
-    )
 
 
 async def version(request: Request) -> dict[str, Any]:
@@ -377,6 +346,7 @@ def create_app(config: AppConfig | None = None) -> FastAPI:
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/v1/search", search, methods=["POST"])
+    app.add_api_route("/v1/agent", agent, methods=["POST"])
     app.add_api_route("/version", version, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
     app.add_middleware(InstrumentationMiddleware, metrics=state.metrics, in_flight=state.metrics.in_flight)

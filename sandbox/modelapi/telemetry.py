@@ -105,6 +105,8 @@ class Metrics:
         # Saturation: CPU used (process_cpu_seconds_total) against the container's CPU limit,
         # and requests being served right now (queueing shows here first).
         ProcessCollector(registry=reg)
+        self.agent_actions = counter("modelapi_agent_actions_total", "The ops agent's proposals by decision",
+                                     ["decision", "source"])
         self.in_flight = gauge("modelapi_requests_in_flight", "HTTP requests being served now")
         self.cpu_limit = gauge("modelapi_cpu_limit_cores", "CPU limit of the container, read at each scrape (cgroup v2 cpu.max or v1 CFS quota; NaN = none)")
         self.cpu_limit.set_function(lambda: cgroup_cpu_limit(cgroup))  # read at every scrape: a live

@@ -71,6 +71,7 @@ READS = {
     "source", "wait_for_rollout", "wait_ready", "healthy", "connect", "load_queries", "load_eval_set",
     "load_catalog", "active_faults", "drift_score", "run_load", "send_traffic", "send_searches",
     "ServiceClient", "summary", "find_evidence", "incidents", "own_values", "check", "expect",
+    "agent", "send_at_rate", "rate_load", "promql",  # the ops agent simulates its actions; loads and PromQL only read
 }
 #: ``python -m modelapi`` jobs that only read the data volume.
 READ_JOBS = {"lineage", "validate-corpus", "eval-index", "quarantine-list", "list-indexes", "list-snapshots"}

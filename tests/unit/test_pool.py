@@ -12,7 +12,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from sandbox import load
-from sandbox.api import POOL_SLOT_QUOTA, Sandbox
+from sandbox.api import Sandbox
+from sandbox.spec import POOL_SLOT_QUOTA
 from sandbox.control.policy import OPERATIONS
 from sandbox.errors import InvalidInput
 from sandbox.modelapi.envconfig import ConfigError
