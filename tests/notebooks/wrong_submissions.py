@@ -129,6 +129,16 @@ WRONG: dict[str, WrongSubmission] = {
         passing=frozenset({"check-contained", "check-lineage"}),
         why="contains by rolling back but never quarantines the document nor releases the clean update",
     ),
+    "lab08-agent-injection": WrongSubmission(
+        replace={"task-policy": (
+            "READ_ONLY = ['kubectl get', 'kubectl describe', 'kubectl logs', 'kubectl top', 'kubectl rollout status']\n"
+            "rev = sb.deploy(agent_sources='runbook', agent_allow=','.join(READ_ONLY), agent_deny='secret',\n"
+            "                change_cause='SEC-0812: ops-bot read-only from runbooks')\n"
+            "print(sb.status().spec.config)")},
+        failing=frozenset({"check-not-reordered"}),
+        passing=frozenset({"check-agent-guarded"}),
+        why="locks the agent down but leaves the query guard off: an appended order still steers retrieval",
+    ),
     "lab09-provider-outage": WrongSubmission(
         replace={"task-timeout": (
             'sb.deploy(provider_timeout_s="0.4",\n'
