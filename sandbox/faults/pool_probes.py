@@ -27,10 +27,10 @@ def drained(sb: Sandbox, timeout_s: float = DRAIN_TIMEOUT_S) -> dict:
 @observer("pool_holds_slo")
 def pool_holds_slo(sb: Sandbox, rate_per_s: float = 24.0, requests: int = 240, slo_ms: float = 300,
                    min_reranked: float = 0.99, seed: int = 7) -> Observation:
-    """From an empty queue, at ``rate_per_s`` searches a second arriving as users' do (Poisson, open loop), p95 is
-    within ``slo_ms`` (scaled by this machine's measured slowdown) with no errors, and at least
-    ``min_reranked`` of the answers were reranked by the provider: an answer that fell back to
-    vector order because the provider timed out is fast and wrong, not within the SLO."""
+    """From an empty queue, at ``rate_per_s`` searches a second arriving as users' do (Poisson,
+    open loop), p95 is within ``slo_ms`` (scaled by this machine's measured slowdown) with no
+    errors, and at least ``min_reranked`` of the answers were reranked by the provider: an answer
+    that fell back to vector order because the provider timed out is fast and wrong."""
     budget = budget_ms(slo_ms)
     expected = (f"at {rate_per_s:g} searches/s: p95 <= {slo_ms:g} ms (+{budget - slo_ms:.0f} ms for this"
                 f" machine's speed), 0 errors, >= {min_reranked:.0%} reranked")
