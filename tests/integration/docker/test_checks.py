@@ -8,6 +8,7 @@ import pytest
 
 import graders
 from sandbox.errors import CheckFailed
+from sandbox.faults import probes
 from sandbox.waiting import until
 
 pytestmark = pytest.mark.docker
@@ -62,11 +63,15 @@ def test_recall_passes_on_the_new_index_and_fails_with_partial_credit_on_the_old
     assert "sb.deploy(index='2026-11-01')" in bad.hint
 
 
-def test_p95_within_slo_measured_by_the_grader(sandbox):
+def test_p95_within_slo_measured_by_the_grader(sandbox, monkeypatch):
     ok = graders.check("p95_within_slo", sandbox, slo_ms=5000, requests=60, concurrency=4)
     assert ok.passed, str(ok)
     assert ok.details["total"] == 60 and ok.details["errors"] == 0
     assert "p50" in ok.observed and "p95" in ok.observed and "0/60 errors" in ok.observed
+    # A budget no search can meet, whatever this machine's speed: the calibrated allowance is
+    # taken out (under a CPU hog it was 28.7 ms for a 0.001 ms SLO, above the real p95 of 19.9 ms,
+    # and the "tight" verdict passed); the calibration has tests of its own.
+    monkeypatch.setattr(probes, "budget_ms", lambda slo_ms: slo_ms)
     tight = graders.check("p95_within_slo", sandbox, slo_ms=0.001, requests=20)
     assert not tight.passed and "modelapi_request_latency_seconds" in tight.hint
 
