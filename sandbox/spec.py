@@ -74,16 +74,21 @@ POOL_SLOT_QUOTA = 8
 """The most accelerator slots the provider account allows a sandbox (``Sandbox.provider_pool``)."""
 
 
-def validate_pool_slots(slots: object) -> int:
+def _count_in(value: Any, low: int, high: int) -> bool:
+    """``value`` is an integer (not a bool) from ``low`` to ``high``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def validate_pool_slots(slots: Any) -> int:
     """A pool size a caller may ask for: an integer from 1 to :data:`POOL_SLOT_QUOTA`."""
-    if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= POOL_SLOT_QUOTA:
+    if not _count_in(slots, 1, POOL_SLOT_QUOTA):
         raise InvalidInput(f"slots={slots!r}: the provider account allows 1 to {POOL_SLOT_QUOTA} slots",
                            fix="ask for an integer number of slots, e.g. sb.provider_pool(slots=4)")
     return slots
 
 
 def validate_replicas(replicas: Any, high: int) -> int:
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= high:
+    if not _count_in(replicas, 1, high):
         raise InvalidReplicas(replicas, 1, high)
     return replicas
 

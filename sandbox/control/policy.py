@@ -3,9 +3,9 @@
 The endpoint authorises each operation the way an API server with RBAC does: a verb on a
 resource of *this* sandbox, nothing else. Allowed are the operations a lab asks the trainee to
 perform (deploy, roll back, wait for a rollout, read history, status, logs, indexes, search,
-evaluate, metrics, resizing the provider's accelerator pool, the kit's data jobs (arguments that are names, never paths), reading and
-verifying the evidence records, appending a note to them, the access-review lab's overlay (its files;
-the planted answer stays in the audit log), index builds, a lab's own fault injection, PromQL
+evaluate, metrics, resizing the provider's accelerator pool, the kit's data jobs (arguments that
+are names, never paths), reading and verifying the evidence records, appending a note to them,
+the access-review lab's overlay (its files; the planted answer stays in the audit log), index builds, a lab's own fault injection, PromQL
 queries and alerts, checking, testing and loading the trainee's own rule files). Refused are
 what would let a kernel change its grade without doing the work: healing or listing a lab's
 faults, the fault primitives (provider control, in-place throttling, restarts), tearing the

@@ -61,6 +61,9 @@ MARKERS = re.compile(
     r"|\bi\s+(hereby\s+)?approve\b|\byou\s+are\s+now\b"
     rf"|\b(run|execute|exec)\s*:?\s+`?(?:{_TOOL})\b|`(?:{_TOOL})\b",
     re.I)
+#: Where the clause an order sits in begins (the guard drops the whole clause).
+_BOUNDARY = re.compile(r"[.;!?\n]|\s[-\u2013\u2014]\s")
+
 
 class AgentRequest(BaseModel):
     """Body of ``POST /v1/agent``: what the agent was asked, and the alert it was woken by."""
@@ -89,8 +92,6 @@ class Runbooks:
             self._snapshot, self._bodies = snapshot, {d.id: d.body for d in docs}
         return self._bodies.get(doc_id, "")
 
-
-_BOUNDARY = re.compile(r"[.;!?\n]|\s[-\u2013\u2014]\s")
 
 Source = Literal["query", "runbook"]
 Decision = Literal["executed", "allowed", "blocked"]
@@ -151,7 +152,7 @@ def guard_query(query: str, mode: str) -> str:
     if not m:
         return query
     head = query[:m.start()]
-    bounds = [b.start() for b in _BOUNDARY.finditer(head)]  # drop the whole clause the order sits in
+    bounds = [b.start() for b in _BOUNDARY.finditer(head)]
     cut = head[:bounds[-1]] if bounds else head
     return cut.strip(" \t\n.,;:-") or query
 
@@ -214,9 +215,11 @@ def decide(p: Proposal, policy: AgentPolicy) -> tuple[bool, str]:
 def act(query: str, runbook_id: str | None, runbook_body: str, policy: AgentPolicy, query_used: str) -> AgentResult:
     """Decide every proposal; the first allowed one is executed (simulated), the rest only allowed."""
     result = AgentResult(runbook_id, query_used, propose(query, runbook_body))
+    executed = False
     for p in result.proposals:
         ok, p.reason = decide(p, policy)
-        p.decision = ("allowed" if result.executed else "executed") if ok else "blocked"
+        p.decision = ("allowed" if executed else "executed") if ok else "blocked"
+        executed = executed or ok
         log.info("agent %s: command from the %s %r (%s)", p.decision, p.source, p.command[:120], p.reason,
                  extra={"agent_decision": p.decision, "agent_source": p.source})
     return result

@@ -59,7 +59,7 @@ from .envconfig import ConfigError, EnvConfig, env_field
 from .embedding import MODELS, EmbeddingModel, get_model
 from .index import IndexedDoc, IndexLoadError, LoadedIndex, load_index, validate_index_name
 from .provider import RerankClient
-from .search import MAX_K, agent, search
+from .search import MAX_K, agent, search, state_of
 from .telemetry import DRIFT_WINDOW, DriftWindow, InstrumentationMiddleware, Metrics
 
 __all__ = [
@@ -279,11 +279,6 @@ class ServiceState:
         return [by_id[doc_id] for doc_id in result.order], result.outcome
 
 
-def _state(request: Request) -> ServiceState:
-    """Return the ServiceState of the app serving ``request``."""
-    return request.app.state.service
-
-
 async def healthz() -> dict[str, str]:
     """Liveness: the process is up."""
     return {"status": "ok"}
@@ -291,14 +286,14 @@ async def healthz() -> dict[str, str]:
 
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: 200 when an index is loaded for the served model, else 503."""
-    state = _state(request)
+    state = state_of(request)
     ready = state.check_ready()
     return JSONResponse(ready.body(state.config), status_code=200 if ready.ready else 503)
 
 
 async def version(request: Request) -> dict[str, Any]:
     """Describe what this instance serves."""
-    state = _state(request)
+    state = state_of(request)
     state.try_load()
     manifest = state.index.manifest if state.index is not None else None
     return {
@@ -313,7 +308,7 @@ async def version(request: Request) -> dict[str, Any]:
 
 async def metrics(request: Request) -> Response:
     """Prometheus exposition of this app's registry."""
-    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(state_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(config: AppConfig | None = None) -> FastAPI:

@@ -17,7 +17,7 @@ from .agent import AgentRequest, act, guard_query
 if TYPE_CHECKING:
     from .app import ServiceState
 
-__all__ = ["MAX_K", "SearchRequest", "agent", "search"]
+__all__ = ["MAX_K", "SearchRequest", "agent", "search", "state_of"]
 
 MAX_K = 50
 """The most results a search may ask for (``k``, and ``TOP_K``)."""
@@ -40,7 +40,8 @@ class SearchRequest(BaseModel):
         return value
 
 
-def _state(request: Request) -> ServiceState:
+def state_of(request: Request) -> ServiceState:
+    """The ServiceState of the app serving ``request`` (every route of the app reads it so)."""
     return request.app.state.service
 
 
@@ -69,7 +70,7 @@ def _unavailable(state: ServiceState) -> JSONResponse | None:
 
 async def search(body: SearchRequest, request: Request) -> JSONResponse:
     """Return the runbooks most similar to ``query``, optionally reranked."""
-    state = _state(request)
+    state = state_of(request)
     config = state.config
     if (down := _unavailable(state)) is not None:
         return down
@@ -89,7 +90,7 @@ async def search(body: SearchRequest, request: Request) -> JSONResponse:
 async def agent(body: AgentRequest, request: Request) -> JSONResponse:
     """The ops agent: search with the query, propose the commands of its context, execute
     (simulated) the first one the release's policy allows (:mod:`modelapi.agent`)."""
-    state = _state(request)
+    state = state_of(request)
     if (down := _unavailable(state)) is not None:
         return down
     used = guard_query(body.query, state.config.query_guard)
@@ -100,5 +101,3 @@ async def agent(body: AgentRequest, request: Request) -> JSONResponse:
     for p in result.proposals:
         state.metrics.agent_actions.labels(decision=p.decision, source=p.source).inc()
     return JSONResponse(result.to_dict() | {"alert": body.alert, "revision": state.config.image_revision})
-
-
